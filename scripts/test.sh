@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run the test suite: what CI runs (after scripts/setup.sh).
+#
+#   bash scripts/test.sh                 # everything: lint, sanity, pytest, every Molecule scenario
+#   bash scripts/test.sh lint sanity     # chosen stages: lint | sanity | pytest | molecule
+#   bash scripts/test.sh molecule backup # one Molecule scenario (or several)
+#
+# Exits non-zero if any stage fails; every stage runs even after a failure so one
+# run reports everything. Stage timings are printed at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+VENV=${FP_VENV:-$REPO/.venv}
+export PATH="$VENV/bin:$PATH"
+export FP_TEST_NS=${FP_TEST_NS:-fp}
+export ANSIBLE_COLLECTIONS_PATH="$REPO/.collections"
+export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+
+# A fresh machine gets everything first; on a prepared one this takes seconds.
+if [ "${FP_SKIP_SETUP:-0}" != 1 ]; then
+  bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+fi
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule)
+scenarios=()
+if [ "${stages[0]}" = molecule ] && [ ${#stages[@]} -gt 1 ]; then
+  scenarios=("${stages[@]:1}")
+  stages=(molecule)
+fi
+
+failed=()
+timings=()
+stage() {
+  local name=$1; shift
+  local t0=$(date +%s)
+  printf '\n==== %s\n' "$name"
+  if "$@"; then
+    timings+=("$(printf '%-34s ok    %4ss' "$name" $(( $(date +%s) - t0 )))")
+  else
+    failed+=("$name")
+    timings+=("$(printf '%-34s FAIL  %4ss' "$name" $(( $(date +%s) - t0 )))")
+  fi
+}
+
+run_lint() {
+  stage "ruff" ruff check .
+  stage "ansible-lint (production)" ansible-lint --profile production
+}
+
+run_sanity() {
+  stage "ansible-test sanity" bash tests/sanity.sh
+}
+
+run_pytest() {
+  stage "pytest (unit + integration)" python -m pytest tests -p no:cacheprovider -q
+}
+
+run_molecule() {
+  local list=("${scenarios[@]}")
+  if [ ${#list[@]} -eq 0 ]; then
+    # default first (the base server), then the rest in alphabetical order
+    mapfile -t list < <(ls molecule/*/molecule.yml | xargs -n1 dirname | xargs -n1 basename | sort \
+      | awk '$0=="default"{print "0 " $0; next} {print "1 " $0}' | sort | cut -d' ' -f2)
+  fi
+  for s in "${list[@]}"; do
+    stage "molecule $s" molecule test -s "$s"
+  done
+}
+
+for st in "${stages[@]}"; do
+  case $st in
+    lint) run_lint ;;
+    sanity) run_sanity ;;
+    pytest) run_pytest ;;
+    molecule) run_molecule ;;
+    *) echo "unknown stage: $st (lint | sanity | pytest | molecule [scenario...])" >&2; exit 2 ;;
+  esac
+done
+
+printf '\n==== summary\n'
+printf '%s\n' "${timings[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\nFAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+printf '\nall stages passed\n'
