@@ -21,13 +21,21 @@ if [ "${FP_SKIP_SETUP:-0}" != 1 ]; then
   bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
 fi
 
-stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule)
+stages=()
 scenarios=()
-if [ "${stages[0]}" = molecule ] && [ ${#stages[@]} -gt 1 ]; then
-  scenarios=("${stages[@]:1}")
-  stages=(molecule)
-fi
+for arg in "$@"; do
+  case $arg in
+    lint|sanity|pytest|molecule) stages+=("$arg") ;;
+    *)
+      if [ "${stages[-1]:-}" = molecule ] && [ -f "molecule/$arg/molecule.yml" ]; then
+        scenarios+=("$arg")
+      else
+        echo "unknown stage or scenario: $arg (stages: lint sanity pytest molecule [scenario...])" >&2
+        exit 2
+      fi ;;
+  esac
+done
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity pytest molecule)
 
 failed=()
 timings=()
@@ -74,7 +82,6 @@ for st in "${stages[@]}"; do
     sanity) run_sanity ;;
     pytest) run_pytest ;;
     molecule) run_molecule ;;
-    *) echo "unknown stage: $st (lint | sanity | pytest | molecule [scenario...])" >&2; exit 2 ;;
   esac
 done
 

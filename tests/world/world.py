@@ -37,7 +37,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 IMAGES_DIR = REPO / "tests" / "images"
 IMAGE_PREFIX = "fleetpulse-test/"
-BARE_IMAGE = f"{IMAGE_PREFIX}debian12-bare:latest"
 DOMAIN = "fleetpulse.test"
 LABEL = "io.fleetpulse.test"
 
@@ -100,8 +99,16 @@ def wait_for(what: str, probe: Callable[[], bool], timeout: float = 90.0, interv
 
 
 # --------------------------------------------------------------------------- images
+#
+# Every image is tagged by a hash of what it is built from (its directory, and its
+# parents' hashes), e.g. fleetpulse-test/world:3f2a...; `:latest` follows the newest
+# build for humans. Two checkouts with different Dockerfiles therefore never overwrite
+# each other's images, and an unchanged image is never rebuilt.
 
-def _tree_hash(path: Path, extra: Iterable[str] = ()) -> str:
+BARE = "debian12-bare"
+
+
+def _file_hash(path: Path, extra: Iterable[str] = ()) -> str:
     digest = hashlib.sha256()
     for item in extra:
         digest.update(item.encode())
@@ -111,27 +118,50 @@ def _tree_hash(path: Path, extra: Iterable[str] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def image_label(image: str) -> str | None:
-    out = docker("image", "inspect", "--format", "{{ index .Config.Labels \"" + LABEL + ".hash\" }}", image,
-                 check=False)
-    return out or None if out != "<no value>" else None
+def _local_cas() -> list[Path]:
+    return sorted(LOCAL_CA_DIR.glob("*.crt"))
 
 
-def image_id(image: str) -> str:
-    return docker("image", "inspect", "--format", "{{.Id}}", image)
+def _parents(name: str) -> list[str]:
+    """Names of the fleetpulse-test images that tests/images/<name>/Dockerfile builds FROM."""
+    parents = []
+    for line in (IMAGES_DIR / name / "Dockerfile").read_text().splitlines():
+        m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
+        if m and m.group(1).startswith(IMAGE_PREFIX):
+            parents.append(m.group(1).removeprefix(IMAGE_PREFIX).split(":")[0])
+    return parents
+
+
+def image_hash(name: str, _stack: tuple[str, ...] = ()) -> str:
+    if name == BARE:
+        return hashlib.sha256(" ".join([*BARE_PACKAGES, DEBIAN_MIRROR, "v3"]).encode()
+                              + b"".join(ca.read_bytes() for ca in _local_cas())).hexdigest()[:16]
+    if name in _stack:
+        raise SystemExit(f"[world] image dependency cycle: {' -> '.join((*_stack, name))}")
+    if not (IMAGES_DIR / name / "Dockerfile").is_file():
+        raise SystemExit(f"[world] no such image: {name} (expected {IMAGES_DIR / name}/Dockerfile)")
+    return _file_hash(IMAGES_DIR / name, extra=[image_hash(p, (*_stack, name)) for p in _parents(name)])
+
+
+def image_ref(name: str) -> str:
+    """The exact tag of image ``name`` as this checkout defines it."""
+    name = name.removeprefix(IMAGE_PREFIX).split(":")[0]
+    return f"{IMAGE_PREFIX}{name}:{image_hash(name)}"
+
+
+def image_exists(ref: str) -> bool:
+    return run(["docker", "image", "inspect", ref], check=False, capture=True).returncode == 0
 
 
 def build_bare(force: bool = False) -> None:
     """Debian 12 minbase by debootstrap, imported as the bare test-host image."""
-    local_cas = sorted(LOCAL_CA_DIR.glob("*.crt"))
-    want = hashlib.sha256(" ".join([*BARE_PACKAGES, DEBIAN_MIRROR, "v3"]).encode()
-                          + b"".join(ca.read_bytes() for ca in local_cas)).hexdigest()[:16]
-    if not force and image_label(BARE_IMAGE) == want:
-        log(f"{BARE_IMAGE} is up to date")
+    ref = image_ref(BARE)
+    if not force and image_exists(ref):
+        log(f"{ref} is up to date")
         return
     if shutil.which("debootstrap") is None:
         raise SystemExit("[world] debootstrap is missing: apt-get install -y debootstrap")
-    rootfs = Path(os.environ.get("FP_ROOTFS_DIR", "/var/tmp/fleetpulse-rootfs"))
+    rootfs = Path(os.environ.get("FP_ROOTFS_DIR", f"/var/tmp/fleetpulse-rootfs-{os.getpid()}"))
     if rootfs.exists():
         shutil.rmtree(rootfs)
     log(f"debootstrap Debian 12 into {rootfs} (about a minute)")
@@ -142,80 +172,77 @@ def build_bare(force: bool = False) -> None:
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
     (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(
         DEBIAN_SOURCES.format(mirror=DEBIAN_MIRROR, security=security))
-    # A container has no console to log in on, and no kernel modules to load.
+    # A container has no console to log in on.
     for unit in ("getty@tty1.service", "console-getty.service"):
         (rootfs / "etc/systemd/system" / unit).unlink(missing_ok=True)
         os.symlink("/dev/null", rootfs / "etc/systemd/system" / unit)
     # Trust what this machine trusts: an egress proxy that re-signs TLS (PyPI, npm)
     # installs its CA here, and containers need it to reach the same registries.
-    for ca in local_cas:
+    for ca in _local_cas():
         shutil.copy(ca, rootfs / "usr/local/share/ca-certificates" / ca.name)
-    if local_cas:
+    if _local_cas():
         run(["chroot", str(rootfs), "update-ca-certificates"], capture=True)
     (rootfs / "etc/hostname").write_text("localhost\n")
     (rootfs / "etc/machine-id").write_text("")
     shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
     (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    res = subprocess.run(["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]',
-                          "-c", f"LABEL {LABEL}.hash={want}", "-", BARE_IMAGE],
+    res = subprocess.run(["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', "-", ref],
                          stdin=tar.stdout, capture_output=True, check=False)
     tar.stdout.close()  # so tar gets SIGPIPE instead of blocking if the import stopped early
     tar.wait()
+    shutil.rmtree(rootfs, ignore_errors=True)
     if res.returncode != 0 or tar.returncode != 0:
         raise SystemExit(f"[world] docker import failed: {res.stderr.decode(errors='replace')}")
-    shutil.rmtree(rootfs)
-    log(f"built {BARE_IMAGE} in {time.monotonic() - started:.0f}s")
-
-
-def _dockerfile_parents(dockerfile: Path) -> list[str]:
-    parents = []
-    for line in dockerfile.read_text().splitlines():
-        m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
-        if m and m.group(1).startswith(IMAGE_PREFIX):
-            parents.append(m.group(1))
-    return parents
+    docker("tag", ref, f"{IMAGE_PREFIX}{BARE}:latest")
+    log(f"built {ref} in {time.monotonic() - started:.0f}s")
 
 
 def image_names() -> list[str]:
     return sorted(p.parent.name for p in IMAGES_DIR.glob("*/Dockerfile"))
 
 
-def image_ref(name: str) -> str:
-    return f"{IMAGE_PREFIX}{name}:latest"
-
-
 def build_images(names: list[str] | None = None, force: bool = False) -> None:
-    """Build the bare image, then tests/images/<name>/ in dependency order, each only when stale."""
+    """Build the bare image, then tests/images/<name>/ in dependency order, each only when missing."""
     build_bare(force=False)
-    wanted = names or image_names()
-    done: set[str] = {BARE_IMAGE}
+    done: set[str] = {BARE}
 
-    def build(name: str, stack: tuple[str, ...] = ()) -> None:
-        ref = image_ref(name)
-        if ref in done:
+    def build(name: str) -> None:
+        if name in done:
             return
-        if name in stack:
-            raise SystemExit(f"[world] image dependency cycle: {' -> '.join((*stack, name))}")
-        context = IMAGES_DIR / name
-        if not (context / "Dockerfile").is_file():
-            raise SystemExit(f"[world] no such image: {name} (expected {context}/Dockerfile)")
-        parents = _dockerfile_parents(context / "Dockerfile")
-        for parent in parents:
-            if parent != BARE_IMAGE:
-                build(parent.removeprefix(IMAGE_PREFIX).split(":")[0], (*stack, name))
-        want = _tree_hash(context, extra=[image_id(p) for p in parents])
-        if not force and image_label(ref) == want:
+        for parent in _parents(name):
+            build(parent)
+        ref = image_ref(name)
+        if not force and image_exists(ref):
             log(f"{ref} is up to date")
         else:
             log(f"building {ref}")
             started = time.monotonic()
-            run(["docker", "build", "--label", f"{LABEL}.hash={want}", "-t", ref, str(context)], capture=True)
+            # FROM lines name parents by :latest for readability; build from their exact tags.
+            dockerfile = (IMAGES_DIR / name / "Dockerfile").read_text()
+            for parent in _parents(name):
+                dockerfile = re.sub(rf"(?im)^(\s*FROM\s+){re.escape(IMAGE_PREFIX + parent)}(:\S+)?",
+                                    rf"\g<1>{image_ref(parent)}", dockerfile)
+            res = run(["docker", "build", "-q", "-t", ref, "-t", f"{IMAGE_PREFIX}{name}:latest",
+                       "-f", "-", str(IMAGES_DIR / name)], check=False, capture=True, input=dockerfile.encode())
+            if res.returncode != 0:
+                out = (res.stdout + res.stderr).decode(errors="replace")[-4000:]
+                raise SystemExit(f"[world] building {ref} failed:\n{out}")
             log(f"built {ref} in {time.monotonic() - started:.0f}s")
-        done.add(ref)
+        done.add(name)
 
-    for name in wanted:
-        build(name)
+    for name in names or image_names():
+        build(name.removeprefix(IMAGE_PREFIX).split(":")[0])
+
+
+def prune_images() -> None:
+    """Remove fleetpulse-test images that no checkout here defines any more (old hashes)."""
+    keep = {image_ref(n) for n in [BARE, *image_names()]}
+    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={IMAGE_PREFIX}*").split()
+    stale = [r for r in refs if r not in keep and not r.endswith(":latest")]
+    if stale:
+        docker("rmi", *stale, check=False)
+    log(f"removed {len(stale)} stale image tag(s)")
 
 
 # --------------------------------------------------------------------------- services
@@ -486,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("services", nargs="*", help=f"zero (network only) or more of: {', '.join(sorted(SERVICES))}")
     p = sub.add_parser("down", help="remove services (default: everything of the namespace)")
     p.add_argument("services", nargs="*")
+    p = sub.add_parser("ref", help="print the exact tag of an image (building it if missing)")
+    p.add_argument("name")
+    sub.add_parser("prune", help="remove image tags that no longer match any Dockerfile")
     sub.add_parser("status", help="list containers and the state file")
     sub.add_parser("env", help="print world.json")
     sub.add_parser("list", help="list known services")
@@ -503,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd_up(world, args.services)
     elif args.cmd == "down":
         cmd_down(world, args.services)
+    elif args.cmd == "ref":
+        build_images([args.name])
+        print(image_ref(args.name))
+    elif args.cmd == "prune":
+        prune_images()
     elif args.cmd == "status":
         cmd_status(world)
     elif args.cmd == "env":
