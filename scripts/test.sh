@@ -8,7 +8,7 @@
 # Exits non-zero if any stage fails; every stage runs even after a failure so one
 # run reports everything. Stage timings are printed at the end.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 REPO=$(pwd)
 VENV=${FP_VENV:-$REPO/.venv}
 export PATH="$VENV/bin:$PATH"
@@ -40,8 +40,9 @@ done
 failed=()
 timings=()
 stage() {
-  local name=$1; shift
-  local t0=$(date +%s)
+  local name=$1 t0
+  shift
+  t0=$(date +%s)
   printf '\n==== %s\n' "$name"
   if "$@"; then
     timings+=("$(printf '%-34s ok    %4ss' "$name" $(( $(date +%s) - t0 )))")
@@ -68,8 +69,11 @@ run_molecule() {
   local list=("${scenarios[@]}")
   if [ ${#list[@]} -eq 0 ]; then
     # default first (the base server), then the rest in alphabetical order
-    mapfile -t list < <(ls molecule/*/molecule.yml | xargs -n1 dirname | xargs -n1 basename | sort \
-      | awk '$0=="default"{print "0 " $0; next} {print "1 " $0}' | sort | cut -d' ' -f2)
+    [ -f molecule/default/molecule.yml ] && list+=(default)
+    for f in molecule/*/molecule.yml; do
+      s=$(basename "$(dirname "$f")")
+      [ "$s" = default ] || list+=("$s")
+    done
   fi
   for s in "${list[@]}"; do
     stage "molecule $s" molecule test -s "$s"
