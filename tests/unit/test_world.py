@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ WORLD_PY = Path(__file__).resolve().parents[1] / "world" / "world.py"
 def world(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("world_under_test", WORLD_PY)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "IMAGES_DIR", tmp_path)
     monkeypatch.setattr(module, "LOCAL_CA_DIR", tmp_path / "no-cas")
