@@ -198,9 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(project, args)
         if args.command == "bridge":
-            from fleetpulse_dr.bridge import serve  # noqa: PLC0415
+            from fleetpulse_dr.bridge import ConfigError, serve  # noqa: PLC0415
 
-            return serve(project, args.config)
+            try:
+                return serve(project, args.config)
+            except (ConfigError, OSError) as exc:
+                print(f"fleetpulse-dr bridge: cannot start: {exc}", file=sys.stderr)
+                return 1
     except (Refused, RegistryError, ParamError) as exc:
         print(f"fleetpulse-dr: refused: {exc}", file=sys.stderr)
         return EX_USAGE
