@@ -1,0 +1,113 @@
+"""`fleetpulse-dr run` executes real scenarios through ansible-runner and reports their summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dr_testhosts import REPO, DrHosts, dr_hosts, make_project  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The real `fleetpulse-dr` console script, installed from tools/fleetpulse-dr/pyproject.toml."""
+    target = tmp_path_factory.mktemp("site")
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                          "--target", str(target), str(REPO / "tools" / "fleetpulse-dr")],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    script = target / "bin" / "fleetpulse-dr"
+    assert script.is_file()
+    os.environ["PYTHONPATH"] = str(target)  # the script's imports come from the installed copy
+    return [str(script)]
+
+
+def dr(cli: list[str], *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([*cli, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False)
+
+
+def test_status_on_real_hosts_reports_phases_and_summary(cli: list[str], dr_hosts: DrHosts, tmp_path: Path) -> None:
+    res = dr(cli, "run", "status", "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
+    out = res.stdout
+    assert res.returncode == 0, out + res.stderr
+    assert "== phase 1: Report the state of the FleetPulse app servers (read-only)" in out
+    assert re.search(r"== phase 1 Report the state .*: problems on ghost \(13 task\(s\)", out)
+    assert "status SUCCEEDED" in out
+    assert "FleetPulse status: 3 host(s), 2 reachable, 1 unreachable" in out
+    assert re.search(r"host1: no stack; newest backup 30\.\d h old \(OVER RPO 24 h\), 1 backup\(s\)", out)
+    assert re.search(r"host2: stack 2/3 services running; newest backup 2\.\d h old \(within RPO 24 h\), "
+                     r"2 backup\(s\), backup disk [\d.]+ GiB free", out)
+    assert "  problem: 1 of 3 services not running (worker exited)" in out
+    assert "ghost: UNREACHABLE" in out
+    assert "Totals: services running 2/3 on 1 stack(s); backups within RPO on 1/3 host(s); problems 4" in out
+    assert "Recap: 3 host(s): ok=23 changed=0 failed=0 unreachable=0" in out
+    # the artifacts: ansible-runner's own files and our record
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("status-")
+    record = json.loads((runs[0] / "fleetpulse-dr.json").read_text())
+    assert record["ok"] is True and record["status"] == "successful" and record["rc"] == 0
+    assert record["totals"]["changed"] == 0 and record["failures"] == []
+    assert record["summary"][0] == "FleetPulse status: 3 host(s), 2 reachable, 1 unreachable"
+    assert (runs[0] / "rc").read_text().strip() == "0"
+    assert "Summary" in (runs[0] / "stdout").read_text()
+
+
+def test_check_mode_gives_the_same_report_and_changes_nothing(cli: list[str], dr_hosts: DrHosts,
+                                                              tmp_path: Path) -> None:
+    res = dr(cli, "run", "status", "--check", "-q", "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "status in check mode SUCCEEDED" in res.stdout
+    assert "Totals: services running 2/3 on 1 stack(s); backups within RPO on 1/3 host(s); problems 4" in res.stdout
+    assert "changed=0" in res.stdout and "    Look for the compose file" not in res.stdout  # -q: phases only
+
+
+def test_failed_run_exits_nonzero_with_the_failure(cli: list[str], dr_hosts: DrHosts, tmp_path: Path) -> None:
+    res = dr(cli, "run", "status", "-q", "-e", "status_fail_on_problem=true", "--limit", "host2",
+             "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "status FAILED (failed, rc=2)" in res.stdout
+    assert "FleetPulse status: 1 host(s), 1 reachable, 0 unreachable" in res.stdout
+    assert re.search(r"Failures:\n  host2: Fail when a problem was found .*: 1 problem\(s\): 1 of 3 services", res.stdout)
+
+
+def test_destructive_scenario_needs_confirmation(cli: list[str], tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    project = make_project(tmp_path / "project", marker)
+    base = ["--project", str(project), "run", "danger", "--env", "local", "--artifacts", str(tmp_path / "a")]
+    res = dr(cli, *base)
+    assert res.returncode == 64
+    assert "danger is destructive" in res.stderr and "danger_confirm" in res.stderr
+    res = dr(cli, *base, "--confirm", "production")
+    assert res.returncode == 64 and "does not name the target environment local" in res.stderr
+    assert not marker.exists()
+    # the playbook checks the value too: "local" is what we confirm, the stand-in wants "test"
+    res = dr(cli, *base, "--confirm", "local")
+    assert res.returncode == 2 and "set danger_confirm=test" in res.stdout and not marker.exists()
+    res = dr(cli, "--project", str(project), "run", "danger", "-i", str(project / "inventories/local/hosts.yml"),
+             "--confirm", "test", "-e", "danger_level=high", "--artifacts", str(tmp_path / "a"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert marker.read_text() == "test high"
+    assert "danger done: level high" in res.stdout
+
+
+def test_list_and_unknown_scenarios(cli: list[str], tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", tmp_path / "marker")
+    res = dr(cli, "--project", str(project), "list")
+    assert res.returncode == 0
+    assert re.search(r"^danger +Test stand-in +\[DESTRUCTIVE, confirm with danger_confirm=ENV\]$", res.stdout, re.M)
+    assert re.search(r"^unlisted +\(not in meta/scenarios.yml", res.stdout, re.M)
+    assert "3 of 3 scenario(s) available" in res.stdout
+    listed = json.loads(dr(cli, "--project", str(project), "list", "--json").stdout)
+    assert {s["name"]: s["destructive"] for s in listed} == {"status": False, "danger": True, "unlisted": True}
+    res = dr(cli, "--project", str(project), "run", "nope")
+    assert res.returncode == 64 and "unknown scenario 'nope'" in res.stderr
+    res = dr(cli, "run", "backup")  # registered in the real registry, playbook not landed yet
+    if not (REPO / "playbooks" / "backup.yml").exists():
+        assert res.returncode == 64 and "not in this checkout" in res.stderr
