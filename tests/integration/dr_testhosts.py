@@ -5,7 +5,8 @@
            (api and web running, worker exited), backups 2 and 50 hours old
     ghost  in the inventory, but no such container: unreachable
 
-Imported by the test modules that need them (``from dr_testhosts import dr_hosts``).
+Test modules use them with ``dr_hosts = dr_testhosts.dr_hosts``; pytest then sees one
+fixture per module, so the hosts are cached here and made once per session.
 Containers carry the namespace label, so `world.py down` also removes them.
 """
 
@@ -110,8 +111,21 @@ def _remove() -> None:
         subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, check=False)
 
 
+_MADE: dict[str, DrHosts] = {}
+
+
 @pytest.fixture(scope="session")
 def dr_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrHosts]:
+    if "hosts" not in _MADE:
+        _MADE["hosts"] = _make(tmp_path_factory)
+    try:
+        yield _MADE["hosts"]
+    finally:  # at the end of the session (every module's copy of the fixture ends then)
+        _MADE.clear()
+        _remove()
+
+
+def _make(tmp_path_factory: pytest.TempPathFactory) -> DrHosts:
     t0 = time.monotonic()
     world = [sys.executable, str(REPO / "tests" / "world" / "world.py")]
     run([*world, "up"])  # the namespace's network (no service needed)
@@ -128,7 +142,8 @@ def dr_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrHosts]:
         compose_bin = Path(run([sys.executable, "-c", "import compose, os; "
                                 "print(os.path.join(os.path.dirname(compose.__file__), 'docker-compose'))"]))
         hosts.sh("host2", "mkdir -p /usr/local/lib/docker/cli-plugins")
-        run(["docker", "cp", str(compose_bin), f"{containers['host2']}:/usr/local/lib/docker/cli-plugins/docker-compose"])
+        plugin = "/usr/local/lib/docker/cli-plugins/docker-compose"
+        run(["docker", "cp", str(compose_bin), f"{containers['host2']}:{plugin}"])
         hosts.sh("host2", PREPARE_HOST2)
         hosts.sh("host1", PREPARE_HOST1)
         hosts.inventory.write_text(
@@ -138,9 +153,10 @@ def dr_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrHosts]:
             "      vars:\n        ansible_connection: community.docker.docker\n"
             "        fleetpulse_environment: test\n")
         print(f"\n[dr_hosts] ready in {time.monotonic() - t0:.0f}s", file=sys.stderr)
-        yield hosts
-    finally:
+        return hosts
+    except BaseException:
         _remove()
+        raise
 
 
 DANGER_PLAYBOOK = """\

@@ -87,7 +87,7 @@ class FakeAwx(ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 awx.auth.add(self.headers.get("Authorization", ""))
                 url = urllib.parse.urlparse(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
@@ -109,7 +109,7 @@ class FakeAwx(ThreadingHTTPServer):
                 else:
                     self.reply({"detail": "not found"}, 404)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 awx.auth.add(self.headers.get("Authorization", ""))
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 if self.path == "/api/v2/job_templates/7/launch/":

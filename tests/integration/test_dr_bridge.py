@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import dr_testhosts
 import pytest
 from dr_bridge_helpers import (
     ONCALL,
@@ -17,10 +18,11 @@ from dr_bridge_helpers import (
     running_bridge,
     serving,
 )
-from dr_testhosts import DrHosts, dr_hosts, make_project  # noqa: F401  (fixture)
+from dr_testhosts import DrHosts, make_project
 from fleetpulse_dr.security import verify_chain
 
 pytestmark = pytest.mark.integration
+dr_hosts = dr_testhosts.dr_hosts
 
 
 @pytest.fixture

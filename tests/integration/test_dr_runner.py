@@ -5,22 +5,27 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dr_testhosts
 import pytest
-from dr_testhosts import REPO, DrHosts, dr_hosts, make_project  # noqa: F401  (fixture)
+from dr_testhosts import REPO, DrHosts, make_project
 
 pytestmark = pytest.mark.integration
+dr_hosts = dr_testhosts.dr_hosts
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The real `fleetpulse-dr` console script, installed from tools/fleetpulse-dr/pyproject.toml."""
     target = tmp_path_factory.mktemp("site")
-    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                          "--target", str(target), str(REPO / "tools" / "fleetpulse-dr")],
+    source = tmp_path_factory.mktemp("src") / "fleetpulse-dr"  # a copy: pip builds in the source tree
+    shutil.copytree(REPO / "tools" / "fleetpulse-dr", source, ignore=shutil.ignore_patterns("__pycache__"))
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                          str(source)],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     script = target / "bin" / "fleetpulse-dr"
@@ -74,7 +79,8 @@ def test_failed_run_exits_nonzero_with_the_failure(cli: list[str], dr_hosts: DrH
     assert res.returncode == 2, res.stdout + res.stderr
     assert "status FAILED (failed, rc=2)" in res.stdout
     assert "FleetPulse status: 1 host(s), 1 reachable, 0 unreachable" in res.stdout
-    assert re.search(r"Failures:\n  host2: Fail when a problem was found .*: 1 problem\(s\): 1 of 3 services", res.stdout)
+    assert re.search(r"Failures:\n  host2: Fail when a problem was found .*: 1 problem\(s\): 1 of 3 services",
+                     res.stdout)
 
 
 def test_destructive_scenario_needs_confirmation(cli: list[str], tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ class AwxError(RuntimeError):
 
 class AwxClient:
     def __init__(self, url: str, token: str, ca_file: str | None = None, timeout: float = 30) -> None:
+        if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+            raise AwxError(f"the AWX url must be http(s)://..., not {url!r}")
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout
@@ -34,7 +36,8 @@ class AwxClient:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
+        # S310: the scheme is checked in __init__ (http or https only).
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={  # noqa: S310
             "Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
             "Accept": "application/json"})
         try:
@@ -54,7 +57,7 @@ class AwxClient:
                            "run awx/configure.yml")
         return int(results[0]["id"])
 
-    def launch(self, template: str, extra_vars: dict[str, Any], inventory: str | None, limit: str | None,
+    def launch(self, template: str, extra_vars: dict[str, Any], *, inventory: str | None, limit: str | None,
                check: bool) -> int:
         body: dict[str, Any] = {"extra_vars": extra_vars}
         if inventory:
@@ -63,10 +66,11 @@ class AwxClient:
             body["limit"] = limit
         if check:
             body["job_type"] = "check"
-        launched = self.request("POST", f"/api/v2/job_templates/{self.find_id('job_templates', template)}/launch/", body)
+        template_id = self.find_id("job_templates", template)
+        launched = self.request("POST", f"/api/v2/job_templates/{template_id}/launch/", body)
         return int(launched["job"])
 
-    def follow(self, job_id: int, scenario: str, check: bool, on_progress: Callable[[Progress], None],
+    def follow(self, job_id: int, scenario: str, *, check: bool, on_progress: Callable[[Progress], None],
                poll_interval: float = 5, timeout: float = 4 * 3600) -> RunResult:
         """Poll the job until it ends (or ``timeout``); return its result with summary and recap."""
         t0 = time.monotonic()

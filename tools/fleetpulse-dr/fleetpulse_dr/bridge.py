@@ -96,8 +96,8 @@ class BridgeConfig:
 
         envs = {}
         for name, spec in (raw.get("environments") or {}).items():
-            spec = spec or {}
-            envs[name] = Environment(name=name, inventory=spec.get("inventory"), awx_inventory=spec.get("awx_inventory"))
+            envs[name] = Environment(name=name, inventory=(spec or {}).get("inventory"),
+                                     awx_inventory=(spec or {}).get("awx_inventory"))
         if not envs:
             raise ConfigError("configure at least one environment (environments: {staging: {inventory: ...}})")
         default_env = raw.get("default_environment")
@@ -141,6 +141,8 @@ class Poster:
     """Messages to one Slack response_url: at most five, the last one kept for the final summary."""
 
     def __init__(self, url: str, budget: int = SLACK_POSTS_PER_URL, timeout: float = 10) -> None:
+        if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+            raise ValueError(f"response_url must be http(s)://..., not {url!r}")
         self.url = url
         self.left = budget
         self.timeout = timeout
@@ -154,10 +156,11 @@ class Poster:
             self.left -= 1
         body = json.dumps({"response_type": "in_channel" if in_channel else "ephemeral",
                            "replace_original": False, "text": text}).encode()
-        req = urllib.request.Request(self.url, data=body, method="POST",
+        # S310: the scheme is checked in __init__ and the URL matched an allow-listed prefix.
+        req = urllib.request.Request(self.url, data=body, method="POST",  # noqa: S310
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (allow-listed prefix)
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 resp.read()
             return True
         except (urllib.error.URLError, OSError) as exc:
@@ -170,6 +173,19 @@ def _slack_block(lines: list[str] | str, limit: int = 3500) -> str:
     if len(text) > limit:
         text = "...\n" + text[-limit:]
     return f"```\n{text}\n```"
+
+
+@dataclass
+class JobRequest:
+    """A run the bridge has accepted: what, where, for whom, and where to report."""
+
+    scenario: Scenario
+    environment: str
+    params: dict[str, Any]
+    limit: str | None
+    check: bool
+    who: dict[str, str]
+    response_url: str
 
 
 @dataclass
@@ -283,7 +299,8 @@ class Bridge:
                 raise Refused(f"name the environment: env={'|'.join(sorted(self.config.environments))}")
         if env_name not in self.config.environments:
             raise Refused(f"unknown environment {env_name!r}; known: {', '.join(sorted(self.config.environments))}")
-        if scenario.destructive and self.config.destructive_users and who["user_id"] not in self.config.destructive_users:
+        may_destroy = not self.config.destructive_users or who["user_id"] in self.config.destructive_users
+        if scenario.destructive and not may_destroy:
             raise Refused(f"user {who['user_id']} may not run destructive scenarios")
         record = {"scenario": name, "environment": env_name, "params": params, "limit": limit, "check": check}
         if scenario.destructive and not check:
@@ -299,66 +316,71 @@ class Bridge:
                     f"To go ahead, send `/dr confirm {pending.code}` within "
                     f"{format_duration(self.config.confirm_ttl_seconds)}. The code works once, for you only.")
         self.audit.append("request", **who, **record)
-        return self._start(scenario, env_name, params, limit, check, who, response_url)
+        return self._start(JobRequest(scenario, env_name, params, limit, check, who, response_url))
 
     def _confirm(self, code: str, who: dict[str, str], response_url: str) -> str:
         pending: Pending = self.confirmations.redeem(code, who["user_id"])
         scenario = self._scenario(pending.scenario)
         self.audit.append("confirmed", **who, scenario=pending.scenario, environment=pending.environment,
                           params=pending.params, limit=pending.limit, code=code)
-        params = {**pending.params, scenario.confirm_var: pending.environment} if scenario.confirm_var else pending.params
-        return self._start(scenario, pending.environment, params, pending.limit, pending.check, who,
-                           pending.response_url or response_url)
+        params = dict(pending.params)
+        if scenario.confirm_var:
+            params[scenario.confirm_var] = pending.environment
+        return self._start(JobRequest(scenario, pending.environment, params, pending.limit, pending.check, who,
+                                      pending.response_url or response_url))
 
     # ------------------------------------------------------------------ jobs
-    def _start(self, scenario: Scenario, env_name: str, params: dict[str, Any], limit: str | None, check: bool,
-               who: dict[str, str], response_url: str) -> str:
+    def _start(self, req: JobRequest) -> str:
         with self._jobs_lock:
-            busy = self.jobs.get(env_name)
+            busy = self.jobs.get(req.environment)
             if busy:
-                raise Refused(f"{busy.scenario} is running on {env_name} (started by {busy.user_id} "
+                raise Refused(f"{busy.scenario} is running on {req.environment} (started by {busy.user_id} "
                               f"{format_duration(self.clock() - busy.started)} ago): wait for it to finish")
-            self.jobs[env_name] = Job(scenario.name, env_name, who["user_id"], self.clock())
-        thread = threading.Thread(target=self._run_job, name=f"dr-{scenario.name}", daemon=True,
-                                  args=(scenario, env_name, params, limit, check, who, response_url))
+            self.jobs[req.environment] = Job(req.scenario.name, req.environment, req.who["user_id"], self.clock())
+        thread = threading.Thread(target=self._run_job, args=(req,), name=f"dr-{req.scenario.name}", daemon=True)
         self._threads.append(thread)
         thread.start()
-        mode = " in check mode" if check else ""
+        mode = " in check mode" if req.check else ""
         via = "AWX" if self.awx else "ansible-runner"
-        return f":rocket: Starting *{scenario.name}*{mode} on *{env_name}* via {via}; progress follows here."
+        return f":rocket: Starting *{req.scenario.name}*{mode} on *{req.environment}* via {via}; progress follows here."
 
-    def _run_job(self, scenario: Scenario, env_name: str, params: dict[str, Any], limit: str | None, check: bool,
-                 who: dict[str, str], response_url: str) -> None:
-        poster = Poster(response_url)
-        env = self.config.environments[env_name]
+    def _execute(self, req: JobRequest, poster: Poster, on_progress: Callable[[Progress], None]) -> RunResult:
+        env = self.config.environments[req.environment]
+        if self.awx:
+            template = f"{self.project.job_template_prefix}{req.scenario.name}"
+            job_id = self.awx.launch(template, req.params, inventory=env.awx_inventory, limit=req.limit,
+                                     check=req.check)
+            poster.post(f"AWX job {job_id} launched from template {template!r}")
+            return self.awx.follow(job_id, req.scenario.name, check=req.check, on_progress=on_progress,
+                                   poll_interval=self.config.awx_poll_interval_seconds,
+                                   timeout=self.config.job_timeout_seconds)
+        inventory = str(self.project.root / env.inventory) if env.inventory else None
+        return run_scenario(self.project, req.scenario, RunOptions(
+            extravars=req.params, inventory=inventory, limit=req.limit, check=req.check,
+            vault_password_file=self.config.vault_password_file, timeout=self.config.job_timeout_seconds,
+            artifacts_dir=self.config.artifacts_dir), on_progress=on_progress)
+
+    def _run_job(self, req: JobRequest) -> None:
+        name, env_name, who = req.scenario.name, req.environment, req.who
+        poster = Poster(req.response_url)
         last_post = [0.0]
 
         def on_progress(p: Progress) -> None:
-            if p.kind in ("phase_done", "host_failed", "host_unreachable"):
-                now = time.monotonic()
-                if now - last_post[0] >= self.config.progress_interval_seconds:
-                    if poster.post(f"{scenario.name} on {env_name}: {p.text}"):
-                        last_post[0] = now
+            if p.kind not in ("phase_done", "host_failed", "host_unreachable"):
+                return
+            now = time.monotonic()
+            if now - last_post[0] >= self.config.progress_interval_seconds and poster.post(
+                    f"{name} on {env_name}: {p.text}"):
+                last_post[0] = now
 
         started_by = f"<@{who['user_id']}>" if who["user_id"] else "?"
-        poster.post(f"{started_by} started *{scenario.name}*{' (check mode)' if check else ''} on *{env_name}*")
-        self.audit.append("started", **who, scenario=scenario.name, environment=env_name, params=params,
-                          limit=limit, check=check)
+        poster.post(f"{started_by} started *{name}*{' (check mode)' if req.check else ''} on *{env_name}*")
+        self.audit.append("started", **who, scenario=name, environment=env_name, params=req.params,
+                          limit=req.limit, check=req.check)
         result: RunResult | None = None
         error = ""
         try:
-            if self.awx:
-                template = f"{self.project.job_template_prefix}{scenario.name}"
-                job_id = self.awx.launch(template, params, env.awx_inventory, limit, check)
-                poster.post(f"AWX job {job_id} launched from template {template!r}")
-                result = self.awx.follow(job_id, scenario.name, check, on_progress,
-                                         self.config.awx_poll_interval_seconds, self.config.job_timeout_seconds)
-            else:
-                inventory = str(self.project.root / env.inventory) if env.inventory else None
-                result = run_scenario(self.project, scenario, RunOptions(
-                    extravars=params, inventory=inventory, limit=limit, check=check,
-                    vault_password_file=self.config.vault_password_file, timeout=self.config.job_timeout_seconds,
-                    artifacts_dir=self.config.artifacts_dir), on_progress=on_progress)
+            result = self._execute(req, poster, on_progress)
         except (AwxError, OSError, RuntimeError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -367,13 +389,13 @@ class Bridge:
         if result is not None:
             icon = ":white_check_mark:" if result.ok else ":x:"
             poster.post(f"{icon} {_slack_block(result.format_summary())}", final=True)
-            self.audit.append("finished", **who, scenario=scenario.name, environment=env_name,
+            self.audit.append("finished", **who, scenario=name, environment=env_name,
                               result="succeeded" if result.ok else "failed", status=result.status, rc=result.rc,
                               totals=result.totals, job=result.ident, artifacts=result.artifact_dir,
                               duration=round(result.duration, 1), post_errors=poster.errors)
         else:
-            poster.post(f":x: *{scenario.name}* on *{env_name}* could not run: {error}", final=True)
-            self.audit.append("finished", **who, scenario=scenario.name, environment=env_name, result="error",
+            poster.post(f":x: *{name}* on *{env_name}* could not run: {error}", final=True)
+            self.audit.append("finished", **who, scenario=name, environment=env_name, result="error",
                               error=error, post_errors=poster.errors)
 
     def wait_idle(self, timeout: float) -> bool:
@@ -400,13 +422,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             self._reply(HTTPStatus.OK, "ok\n")
         else:
             self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != self.server.bridge.config.path:
             self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return

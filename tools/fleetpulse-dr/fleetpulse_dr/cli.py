@@ -35,8 +35,8 @@ class Refused(Exception):
 def parse_extravars(items: list[str]) -> dict[str, Any]:
     """``-e`` values as ansible-playbook takes them: key=value pairs (strings), @file (YAML/JSON), or JSON."""
     out: dict[str, Any] = {}
-    for item in items:
-        item = item.strip()
+    for raw in items:
+        item = raw.strip()
         if item.startswith("@"):
             path = Path(item[1:])
             try:
@@ -157,6 +157,16 @@ def cmd_run(project: Project, args: argparse.Namespace) -> int:
     return result.rc or 1
 
 
+def cmd_bridge(project: Project, config: str) -> int:
+    from fleetpulse_dr.bridge import ConfigError, serve  # noqa: PLC0415  (only the bridge needs it)
+
+    try:
+        return serve(project, config)
+    except (ConfigError, OSError) as exc:
+        print(f"fleetpulse-dr bridge: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetpulse-dr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -191,25 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"list": lambda p: cmd_list(p, args.json), "run": lambda p: cmd_run(p, args),
+                "bridge": lambda p: cmd_bridge(p, args.config)}
     try:
-        project = Project.load(args.project, args.registry)
-        if args.command == "list":
-            return cmd_list(project, args.json)
-        if args.command == "run":
-            return cmd_run(project, args)
-        if args.command == "bridge":
-            from fleetpulse_dr.bridge import ConfigError, serve  # noqa: PLC0415
-
-            try:
-                return serve(project, args.config)
-            except (ConfigError, OSError) as exc:
-                print(f"fleetpulse-dr bridge: cannot start: {exc}", file=sys.stderr)
-                return 1
+        return commands[args.command](Project.load(args.project, args.registry))
     except (Refused, RegistryError, ParamError) as exc:
         print(f"fleetpulse-dr: refused: {exc}", file=sys.stderr)
         return EX_USAGE
     except KeyboardInterrupt:
         print("fleetpulse-dr: interrupted", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command}")
-    return EX_USAGE

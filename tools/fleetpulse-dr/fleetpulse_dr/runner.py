@@ -132,7 +132,7 @@ def format_duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{sec:02d}s" if hours else f"{minutes}m{sec:02d}s"
 
@@ -174,7 +174,8 @@ class EventTracker:
             phase = self.phases[-1]
             phase.duration = self._elapsed() - phase.started
             state = f"problems on {', '.join(phase.failed_hosts)}" if phase.failed_hosts else "done"
-            self._emit("phase_done", f"{phase.name}: {state} ({phase.tasks} task(s), {format_duration(phase.duration)})")
+            took = format_duration(phase.duration)
+            self._emit("phase_done", f"{phase.name}: {state} ({phase.tasks} task(s), {took})")
 
     def _record_problem(self, host: str, text: str) -> None:
         self._failed.append((host, text))
@@ -201,7 +202,13 @@ class EventTracker:
     def _handle(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "playbook_on_play_start":
             self._open_phase(data.get("play") or data.get("name") or "")
-        elif kind == "playbook_on_task_start":
+        elif kind == "playbook_on_stats":
+            self._stats(data)
+        else:
+            self._task_event(kind, data)
+
+    def _task_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "playbook_on_task_start":
             task = data.get("task") or data.get("name") or "(unnamed task)"
             if task.lower().startswith("phase:"):
                 self._open_phase(task.split(":", 1)[1].strip())
@@ -231,18 +238,19 @@ class EventTracker:
                     self.summary = str(msg).splitlines()
         elif kind == "playbook_on_no_hosts_matched":
             self._emit("no_hosts", "no hosts matched")
-        elif kind == "playbook_on_stats":
-            self._close_phase()
-            hosts: set[str] = set()
-            for key in RECAP_KEYS:
-                hosts |= set((data.get(key) or {}).keys())
-            self.recap = {
-                host: {RECAP_NAMES.get(k, k): int((data.get(k) or {}).get(host, 0)) for k in RECAP_KEYS}
-                for host in sorted(hosts)
-            }
-            # Failures that a rescue, ignore_errors or ignore_unreachable absorbed are not failures.
-            bad = {h for h, c in self.recap.items() if c["failed"] or c["unreachable"]}
-            self.failures = [text for host, text in self._failed if host in bad]
+
+    def _stats(self, data: dict[str, Any]) -> None:
+        self._close_phase()
+        hosts: set[str] = set()
+        for key in RECAP_KEYS:
+            hosts |= set((data.get(key) or {}).keys())
+        self.recap = {
+            host: {RECAP_NAMES.get(k, k): int((data.get(k) or {}).get(host, 0)) for k in RECAP_KEYS}
+            for host in sorted(hosts)
+        }
+        # Failures that a rescue, ignore_errors or ignore_unreachable absorbed are not failures.
+        bad = {h for h, c in self.recap.items() if c["failed"] or c["unreachable"]}
+        self.failures = [text for host, text in self._failed if host in bad]
 
 
 def new_ident(scenario: str) -> str:
@@ -295,7 +303,7 @@ def run_scenario(project: Project, scenario: Scenario, options: RunOptions,
             timeout=options.timeout,
             quiet=True,
             event_handler=tracker.handle,
-            cancel_callback=(lambda: cancel.is_set()) if cancel else None,
+            cancel_callback=cancel.is_set if cancel else None,
             settings={"suppress_ansible_output": True},
         )
     finally:
