@@ -144,5 +144,8 @@ def running_bridge(project: Path, config: BridgeConfig, receiver: Receiver) -> I
     clock = ShiftedClock()
     bridge = Bridge(Project.load(project), config, clock=clock)
     with serving(BridgeServer(bridge, quiet=True)) as server:
-        yield bridge, Slack(url=server.url, response_url=receiver.url, clock=clock)
-        assert bridge.wait_idle(120), "a job was still running at the end of the test"
+        try:
+            yield bridge, Slack(url=server.url, response_url=receiver.url, clock=clock)
+        finally:
+            idle = bridge.wait_idle(120)
+        assert idle, "a job was still running at the end of the test"

@@ -136,10 +136,10 @@ def test_bridge_launches_the_awx_job_template_after_confirmation(tmp_path: Path,
             "url": f"http://127.0.0.1:{awx.server_address[1]}", "token_file": str(tmp_path / "awx-token"),
             "poll_interval_seconds": 0.05})
         with running_bridge(project, config, receiver) as (bridge, slack):
-            _, reply = slack.command("danger env=test danger_level=low")
+            _status, reply = slack.command("danger env=test danger_level=low")
             code = re.search(r"/dr confirm (\d{4}-\d{4})", reply["text"]).group(1)
             assert awx.launches == []
-            _, reply = slack.command(f"confirm {code}")
+            _status, reply = slack.command(f"confirm {code}")
             assert reply["text"] == ":rocket: Starting *danger* on *test* via AWX; progress follows here."
             msgs = receiver.wait_for(lambda m: any("SUCCEEDED" in x["text"] for x in m), timeout=30)
     assert awx.launches == [{"extra_vars": {"danger_level": "low", "danger_confirm": "test"}, "inventory": 3}]

@@ -19,6 +19,7 @@ from dr_bridge_helpers import (
     serving,
 )
 from dr_testhosts import DrHosts, make_project
+from fleetpulse_dr.cli import main
 from fleetpulse_dr.security import verify_chain
 
 pytestmark = pytest.mark.integration
@@ -88,34 +89,34 @@ def test_unauthorised_users_channels_and_addresses_are_refused(setup, receiver: 
 
 def test_destructive_scenario_runs_only_with_its_one_time_code(setup, receiver: Receiver) -> None:
     bridge, slack, marker, _tmp = setup
-    _, reply = slack.command("danger danger_level=high")
+    _status, reply = slack.command("danger danger_level=high")
     assert "danger is destructive: name the target environment (env=test)" in reply["text"]
-    _, reply = slack.command("danger env=test danger_level=extreme")
+    _status, reply = slack.command("danger env=test danger_level=extreme")
     assert "danger_level must be one of low, high" in reply["text"]
-    _, reply = slack.command("danger env=test danger_level=high")
+    _status, reply = slack.command("danger env=test danger_level=high")
     assert "*danger* is destructive" in reply["text"] and "`danger_confirm=test`" in reply["text"]
     code = re.search(r"/dr confirm (\d{4}-\d{4})", reply["text"]).group(1)
     assert not marker.exists() and receiver.messages == []  # asking runs nothing
     wrong = "0000-0000" if code != "0000-0000" else "1111-1111"
-    _, reply = slack.command(f"confirm {wrong}")
+    _status, reply = slack.command(f"confirm {wrong}")
     assert reply["text"] == f":no_entry: unknown code {wrong}: nothing was run"
-    _, reply = slack.command(f"confirm {code}", user=OTHER)
+    _status, reply = slack.command(f"confirm {code}", user=OTHER)
     assert reply["text"] == f":no_entry: code {code} was issued to another user: nothing was run"
     assert not marker.exists() and bridge.jobs == {}
-    _, reply = slack.command(f"confirm {code}")
+    _status, reply = slack.command(f"confirm {code}")
     assert reply["text"].startswith(":rocket: Starting *danger* on *test*")
     final = receiver.wait_for(lambda msgs: any("danger SUCCEEDED" in m["text"] for m in msgs))[-1]
     assert "danger done: level high" in final["text"] and final["response_type"] == "in_channel"
     assert marker.read_text() == "test high"  # the playbook got danger_confirm=test and the parameter
     assert bridge.wait_idle(60)
     marker.unlink()
-    _, reply = slack.command(f"confirm {code}")
+    _status, reply = slack.command(f"confirm {code}")
     assert reply["text"] == f":no_entry: code {code} was already used: nothing was run"
     # a code that waits too long expires
-    _, reply = slack.command("danger env=test")
+    _status, reply = slack.command("danger env=test")
     late = re.search(r"/dr confirm (\d{4}-\d{4})", reply["text"]).group(1)
     slack.clock.offset += 301
-    _, reply = slack.command(f"confirm {late}")
+    _status, reply = slack.command(f"confirm {late}")
     assert re.match(rf":no_entry: code {late} expired \d+s ago: ask again", reply["text"])
     assert not marker.exists() and bridge.wait_idle(0)
     assert actions(bridge) == ["refused", "refused", "confirmation_requested", "refused", "refused", "confirmed",
@@ -130,7 +131,7 @@ def test_status_end_to_end_on_real_hosts(tmp_path: Path, receiver: Receiver, dr_
         assert status == 200
         assert reply == {"response_type": "ephemeral",
                          "text": ":rocket: Starting *status* on *test* via ansible-runner; progress follows here."}
-        _, busy = slack.command("status")  # the only environment is the default; one job per environment
+        _status, busy = slack.command("status")  # the only environment is the default; one job per environment
         assert re.match(r":no_entry: status is running on test \(started by U0ONCALL ", busy["text"])
         msgs = receiver.wait_for(lambda m: any("status SUCCEEDED" in x["text"] for x in m))
         assert bridge.wait_idle(30)
@@ -153,3 +154,4 @@ def test_status_end_to_end_on_real_hosts(tmp_path: Path, receiver: Receiver, dr_
     assert done["user_id"] == ONCALL and done["scenario"] == "status" and done["post_errors"] == []
     assert (Path(done["artifacts"]) / "fleetpulse-dr.json").is_file()
     assert verify_chain(config.audit_log) == 5
+    assert main(["audit-verify", str(config.audit_log)]) == 0

@@ -16,10 +16,11 @@ from dr_testhosts import REPO, DrHosts, make_project
 
 pytestmark = pytest.mark.integration
 dr_hosts = dr_testhosts.dr_hosts
+Cli = tuple[list[str], dict[str, str]]  # the installed script, and the environment to run it in
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """The real `fleetpulse-dr` console script, installed from tools/fleetpulse-dr/pyproject.toml."""
     target = tmp_path_factory.mktemp("site")
     source = tmp_path_factory.mktemp("src") / "fleetpulse-dr"  # a copy: pip builds in the source tree
@@ -30,15 +31,16 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     assert res.returncode == 0, res.stderr
     script = target / "bin" / "fleetpulse-dr"
     assert script.is_file()
-    os.environ["PYTHONPATH"] = str(target)  # the script's imports come from the installed copy
-    return [str(script)]
+    # the script's imports come from the installed copy, not from the source tree
+    return [str(script)], {**os.environ, "PYTHONPATH": str(target)}
 
 
-def dr(cli: list[str], *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([*cli, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False)
+def dr(cli: Cli, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([*cli[0], *args], capture_output=True, text=True, cwd=cwd, env=cli[1], timeout=300,
+                          check=False)
 
 
-def test_status_on_real_hosts_reports_phases_and_summary(cli: list[str], dr_hosts: DrHosts, tmp_path: Path) -> None:
+def test_status_on_real_hosts_reports_phases_and_summary(cli: Cli, dr_hosts: DrHosts, tmp_path: Path) -> None:
     res = dr(cli, "run", "status", "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
     out = res.stdout
     assert res.returncode == 0, out + res.stderr
@@ -64,7 +66,7 @@ def test_status_on_real_hosts_reports_phases_and_summary(cli: list[str], dr_host
     assert "Summary" in (runs[0] / "stdout").read_text()
 
 
-def test_check_mode_gives_the_same_report_and_changes_nothing(cli: list[str], dr_hosts: DrHosts,
+def test_check_mode_gives_the_same_report_and_changes_nothing(cli: Cli, dr_hosts: DrHosts,
                                                               tmp_path: Path) -> None:
     res = dr(cli, "run", "status", "--check", "-q", "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
@@ -73,7 +75,7 @@ def test_check_mode_gives_the_same_report_and_changes_nothing(cli: list[str], dr
     assert "changed=0" in res.stdout and "    Look for the compose file" not in res.stdout  # -q: phases only
 
 
-def test_failed_run_exits_nonzero_with_the_failure(cli: list[str], dr_hosts: DrHosts, tmp_path: Path) -> None:
+def test_failed_run_exits_nonzero_with_the_failure(cli: Cli, dr_hosts: DrHosts, tmp_path: Path) -> None:
     res = dr(cli, "run", "status", "-q", "-e", "status_fail_on_problem=true", "--limit", "host2",
              "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
     assert res.returncode == 2, res.stdout + res.stderr
@@ -83,7 +85,7 @@ def test_failed_run_exits_nonzero_with_the_failure(cli: list[str], dr_hosts: DrH
                      res.stdout)
 
 
-def test_destructive_scenario_needs_confirmation(cli: list[str], tmp_path: Path) -> None:
+def test_destructive_scenario_needs_confirmation(cli: Cli, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     project = make_project(tmp_path / "project", marker)
     base = ["--project", str(project), "run", "danger", "--env", "local", "--artifacts", str(tmp_path / "a")]
@@ -103,7 +105,7 @@ def test_destructive_scenario_needs_confirmation(cli: list[str], tmp_path: Path)
     assert "danger done: level high" in res.stdout
 
 
-def test_list_and_unknown_scenarios(cli: list[str], tmp_path: Path) -> None:
+def test_list_and_unknown_scenarios(cli: Cli, tmp_path: Path) -> None:
     project = make_project(tmp_path / "project", tmp_path / "marker")
     res = dr(cli, "--project", str(project), "list")
     assert res.returncode == 0

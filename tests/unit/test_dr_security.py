@@ -98,7 +98,7 @@ def test_code_expires() -> None:
 def test_guessing_cancels_the_users_codes() -> None:
     confirmations = Confirmations(ttl=300, clock=Clock(1000), max_failures=3)
     pending = issue(confirmations)
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(Refused, match="unknown code"):
             confirmations.redeem("0000-0000" if pending.code != "0000-0000" else "1111-1111", "U1")
     with pytest.raises(Refused, match="cancelled"):

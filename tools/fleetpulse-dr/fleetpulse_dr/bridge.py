@@ -106,7 +106,7 @@ class BridgeConfig:
         users, channels = set(raw.get("allowed_users") or []), set(raw.get("allowed_channels") or [])
         if not users or not channels:
             raise ConfigError("allowed_users and allowed_channels must each name at least one Slack ID")
-        host, _, port = str(raw.get("listen", "127.0.0.1:8080")).rpartition(":")
+        host, _sep, port = str(raw.get("listen", "127.0.0.1:8080")).rpartition(":")
         awx = raw.get("awx") or {}
         cfg = cls(
             signing_secret=secret("signing_secret", "FLEETPULSE_DR_SLACK_SIGNING_SECRET", True) or "",
@@ -303,12 +303,13 @@ class Bridge:
         if scenario.destructive and not may_destroy:
             raise Refused(f"user {who['user_id']} may not run destructive scenarios")
         record = {"scenario": name, "environment": env_name, "params": params, "limit": limit, "check": check}
-        if scenario.destructive and not check:
+        # Check mode too: it sets the confirmation variable, so it is confirmed like a real run.
+        if scenario.destructive:
             pending = self.confirmations.issue(user_id=who["user_id"], channel_id=who["channel_id"], scenario=name,
                                                environment=env_name, params=params, limit=limit, check=check,
                                                response_url=response_url)
             self.audit.append("confirmation_requested", **who, **record)
-            target = f"*{env_name}*" + (f" (limit {limit})" if limit else "")
+            target = f"*{env_name}*" + (f" (limit {limit})" if limit else "") + (" in check mode" if check else "")
             extra = " ".join(f"{k}={v}" for k, v in params.items())
             return (f":warning: *{name}* is destructive: {scenario.description}.\n"
                     f"It will run on {target}{' with ' + extra if extra else ''} and set "

@@ -4,6 +4,7 @@
     fleetpulse-dr run status --env production
     fleetpulse-dr run recover-database --env staging --confirm staging -e db_restore_backup=latest
     fleetpulse-dr bridge --config /etc/fleetpulse-dr/bridge.yml
+    fleetpulse-dr audit-verify /var/log/fleetpulse-dr/audit.jsonl
 
 Exit status: 0 when the scenario succeeded; ansible-playbook's return code when it failed
 (2 a task failed, 4 a host was unreachable, ...; 1 when the runner failed without one);
@@ -195,12 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of progress and summary")
     p = sub.add_parser("bridge", help="serve Slack slash commands (/dr ...)")
     p.add_argument("--config", required=True, help="bridge configuration (YAML), see docs/automation.md")
+    p = sub.add_parser("audit-verify", help="check that the bridge's audit log is complete (hash chain)")
+    p.add_argument("path")
     return parser
+
+
+def cmd_audit_verify(path: str) -> int:
+    from fleetpulse_dr.security import verify_chain  # noqa: PLC0415
+
+    try:
+        count = verify_chain(path)
+    except (OSError, ValueError) as exc:
+        print(f"fleetpulse-dr: audit log NOT intact: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {count} record(s), chain intact")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "audit-verify":
+        return cmd_audit_verify(args.path)
     commands = {"list": lambda p: cmd_list(p, args.json), "run": lambda p: cmd_run(p, args),
                 "bridge": lambda p: cmd_bridge(p, args.config)}
     try:
