@@ -66,23 +66,22 @@ def test_status_on_real_hosts_reports_phases_and_summary(cli: Cli, dr_hosts: DrH
     assert "Summary" in (runs[0] / "stdout").read_text()
 
 
-def test_check_mode_gives_the_same_report_and_changes_nothing(cli: Cli, dr_hosts: DrHosts,
-                                                              tmp_path: Path) -> None:
-    res = dr(cli, "run", "status", "--check", "-q", "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "status in check mode SUCCEEDED" in res.stdout
-    assert "Totals: services running 2/3 on 1 stack(s); backups within RPO on 1/3 host(s); problems 4" in res.stdout
-    assert "changed=0" in res.stdout and "    Look for the compose file" not in res.stdout  # -q: phases only
-
-
-def test_failed_run_exits_nonzero_with_the_failure(cli: Cli, dr_hosts: DrHosts, tmp_path: Path) -> None:
-    res = dr(cli, "run", "status", "-q", "-e", "status_fail_on_problem=true", "--limit", "host2",
+def test_check_mode_changes_nothing_and_a_failed_run_exits_nonzero(cli: Cli, dr_hosts: DrHosts,
+                                                                   tmp_path: Path) -> None:
+    """One run for both (each status run costs seconds): check mode, and status_fail_on_problem failing it."""
+    res = dr(cli, "run", "status", "--check", "-q", "-e", "status_fail_on_problem=true",
              "-i", str(dr_hosts.inventory), "--artifacts", str(tmp_path))
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "status FAILED (failed, rc=2)" in res.stdout
-    assert "FleetPulse status: 1 host(s), 1 reachable, 0 unreachable" in res.stdout
-    assert re.search(r"Failures:\n  host2: Fail when a problem was found .*: 1 problem\(s\): 1 of 3 services",
-                     res.stdout)
+    out = res.stdout
+    assert res.returncode == 2, out + res.stderr
+    assert "status in check mode FAILED (failed, rc=2)" in out
+    # check mode sees the same: every probe is read-only and runs in check mode too
+    assert "Totals: services running 2/3 on 1 stack(s); backups within RPO on 1/3 host(s); problems 4" in out
+    assert "    Look for the compose file" not in out  # -q: phases only
+    assert re.search(r"Failures:\n  host1: Fail when a problem was found .*: 4 problem\(s\): no compose file", out)
+    assert "ghost: unreachable" not in out.split("Failures:")[1].split("Recap:")[0]  # ignored by the play
+    assert re.search(r"Recap: 3 host\(s\): ok=\d+ changed=0 failed=1 unreachable=0", out)
+    record = json.loads(next(tmp_path.glob("status-*/fleetpulse-dr.json")).read_text())
+    assert record["check"] is True and record["ok"] is False and record["rc"] == 2
 
 
 def test_destructive_scenario_needs_confirmation(cli: Cli, tmp_path: Path) -> None:
