@@ -77,6 +77,11 @@ def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
         server.server_close()
 
 
+def final_posted(messages: list[dict[str, Any]]) -> bool:
+    """The bridge's last message of a job: its summary (or why it could not run)."""
+    return any(m["text"].startswith((":white_check_mark:", ":x:")) for m in messages)
+
+
 class ShiftedClock:
     """Real time plus an offset the test can move (to expire a code without waiting)."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dr_bridge_helpers import Receiver, bridge_config, running_bridge, serving
+from dr_bridge_helpers import Receiver, bridge_config, final_posted, running_bridge, serving
 from dr_testhosts import REPO, make_project
 
 pytestmark = pytest.mark.integration
@@ -141,7 +141,7 @@ def test_bridge_launches_the_awx_job_template_after_confirmation(tmp_path: Path,
             assert awx.launches == []
             _status, reply = slack.command(f"confirm {code}")
             assert reply["text"] == ":rocket: Starting *danger* on *test* via AWX; progress follows here."
-            msgs = receiver.wait_for(lambda m: any("SUCCEEDED" in x["text"] for x in m), timeout=30)
+            msgs = receiver.wait_for(final_posted, timeout=30)
     assert awx.launches == [{"extra_vars": {"danger_level": "low", "danger_confirm": "test"}, "inventory": 3}]
     assert awx.auth == {f"Bearer {TOKEN}"}
     texts = [m["text"] for m in msgs]

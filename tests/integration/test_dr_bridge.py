@@ -15,6 +15,7 @@ from dr_bridge_helpers import (
     STRANGER,
     Receiver,
     bridge_config,
+    final_posted,
     running_bridge,
     serving,
 )
@@ -105,7 +106,8 @@ def test_destructive_scenario_runs_only_with_its_one_time_code(setup, receiver: 
     assert not marker.exists() and bridge.jobs == {}
     _status, reply = slack.command(f"confirm {code}")
     assert reply["text"].startswith(":rocket: Starting *danger* on *test*")
-    final = receiver.wait_for(lambda msgs: any("danger SUCCEEDED" in m["text"] for m in msgs))[-1]
+    final = receiver.wait_for(final_posted)[-1]
+    assert "danger SUCCEEDED" in final["text"], final
     assert "danger done: level high" in final["text"] and final["response_type"] == "in_channel"
     assert marker.read_text() == "test high"  # the playbook got danger_confirm=test and the parameter
     assert bridge.wait_idle(60)
@@ -133,7 +135,7 @@ def test_status_end_to_end_on_real_hosts(tmp_path: Path, receiver: Receiver, dr_
                          "text": ":rocket: Starting *status* on *test* via ansible-runner; progress follows here."}
         _status, busy = slack.command("status")  # the only environment is the default; one job per environment
         assert re.match(r":no_entry: status is running on test \(started by U0ONCALL ", busy["text"])
-        msgs = receiver.wait_for(lambda m: any("status SUCCEEDED" in x["text"] for x in m))
+        msgs = receiver.wait_for(final_posted)
         assert bridge.wait_idle(30)
     texts = [m["text"] for m in msgs]
     assert texts[0] == f"<@{ONCALL}> started *status* on *test*"
