@@ -112,3 +112,14 @@ def test_params_are_typed_and_nothing_else_passes(tmp_path: Path) -> None:
                          ({"ok_target": "a", "ansible_become_password": "x"}, "takes no parameter")]:
         with pytest.raises(ParamError, match=message):
             s.convert_params(bad)
+
+
+def test_no_playbook_or_role_can_prompt() -> None:
+    """Runs from AWX, ansible-runner and chat have no keyboard: vars_prompt or a pause with a prompt would hang."""
+    offenders = []
+    for path in [*REPO.glob("playbooks/**/*.yml"), *REPO.glob("roles/**/*.yml")]:
+        text = path.read_text(errors="replace")
+        if re.search(r"^\s*vars_prompt\s*:", text, re.M) or re.search(
+                r"^\s*(ansible\.builtin\.)?pause\s*:\s*(\n\s+\w+:.*)*\n\s+prompt\s*:", text, re.M):
+            offenders.append(str(path.relative_to(REPO)))
+    assert offenders == [], f"these prompt for input: {offenders}"
