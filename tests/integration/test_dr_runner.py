@@ -25,8 +25,8 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     target = tmp_path_factory.mktemp("site")
     source = tmp_path_factory.mktemp("src") / "fleetpulse-dr"  # a copy: pip builds in the source tree
     shutil.copytree(REPO / "tools" / "fleetpulse-dr", source, ignore=shutil.ignore_patterns("__pycache__"))
-    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-                          str(source)],
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                          "--target", str(target), str(source)],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     script = target / "bin" / "fleetpulse-dr"
