@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         phase = (args["phase"] or "").strip()
         if not phase:
             result.update(failed=True, msg="phase must name the phase that starts now, e.g. 'Restore database'")

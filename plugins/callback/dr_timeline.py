@@ -3,25 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
-
-from ansible import context
-from ansible.plugins.callback import CallbackBase
-
-from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_catalog import (
-    format_clock,
-    format_target,
-    iso,
-    parse_time,
-    scenario_info,
-    utcnow,
-)
-from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_review import build_record, render_review
-
 DOCUMENTATION = r"""
 name: dr_timeline
 type: aggregate
@@ -62,6 +43,25 @@ options:
       - section: callback_dr_timeline
         key: author
 """
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_catalog import (
+    format_clock,
+    format_target,
+    iso,
+    parse_time,
+    scenario_info,
+    utcnow,
+)
+from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_review import build_record, render_review
 
 PHASE_ACTIONS = ("fleetpulse.dr.dr_phase", "dr_phase")
 

@@ -27,8 +27,10 @@ from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_catalog import (
 
 LOG_SCHEMA = "fleetpulse.dr/dr-test/v1"
 _TEXT_LINE = re.compile(r"^\s*DR\s+Test\s+(?P<date>.+?):\s+(?P<what>.+?)\s*$", re.IGNORECASE)
-_FAILED_WORDS = ("fail", "error", "unsuccessful", "aborted", "broken")
-_PASSED_WORDS = ("success", "passed", "pass", " ok", "succeeded", "verified", "complete")
+# Whole words only: "DNS failover successful" passed.
+_FAILED_WORDS = re.compile(r"\b(fail|failed|fails|failure|error|errors|unsuccessful|aborted|broken)\b")
+_PASSED_WORDS = re.compile(
+    r"\b(success|successful|successfully|succeeded|passed|pass|ok|verified|complete|completed)\b")
 
 
 def test_catalog(tests: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -56,17 +58,19 @@ def match_test(text: str, catalog: list[dict[str, Any]]) -> str | None:
     order += [t["key"] for t in catalog if t["key"] not in order]
     for key in order:
         test = next(t for t in catalog if t["key"] == key)
-        if any(phrase in norm for phrase in test.get("match") or ()):
+        phrases = (" ".join(str(p).lower().replace("_", " ").replace("-", " ").split())
+                   for p in test.get("match") or ())
+        if any(phrase and phrase in norm for phrase in phrases):
             return key
     return None
 
 
 def result_from_text(text: str) -> str:
     """passed / failed / unknown from free text; remarks in parentheses do not count."""
-    low = f" {re.sub(r'[(][^)]*[)]', ' ', str(text)).lower()} "
-    if any(w in low for w in _FAILED_WORDS):
+    low = re.sub(r"[(][^)]*[)]", " ", str(text)).lower()
+    if _FAILED_WORDS.search(low):
         return "failed"
-    if any(w in low for w in _PASSED_WORDS):
+    if _PASSED_WORDS.search(low):
         return "passed"
     return "unknown"
 

@@ -17,10 +17,11 @@ import ssl
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.fleetpulse.dr.plugins.module_utils.dr_catalog import (
     CHANNEL_TYPES,
@@ -359,12 +360,12 @@ def post_json(url: str, payload: dict[str, Any], headers: dict[str, str] | None,
     """POST JSON once; the result says sent/failed, with the HTTP status, never the URL's secret path."""
     if not url.lower().startswith(("http://", "https://")):
         return {"status": "failed", "error": "misconfigured: url must be an http(s) URL"}
-    body = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310 - scheme checked above
-        "Content-Type": "application/json", "User-Agent": "fleetpulse.dr-incident-notify/1", **(headers or {})})
-    ctx = _ssl_context(validate_certs, ca_file) if url.lower().startswith("https://") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310 - scheme checked
+        resp = open_url(url, data=json.dumps(payload).encode(), method="POST", timeout=timeout,
+                        validate_certs=validate_certs, ca_path=ca_file or None, follow_redirects="none",
+                        http_agent="fleetpulse.dr-incident-notify/1",
+                        headers={"Content-Type": "application/json", **(headers or {})})
+        with resp:
             text = resp.read(512).decode(errors="replace").strip()
             return {"status": "sent", "http_status": resp.status, "response": text[:200]}
     except urllib.error.HTTPError as exc:
@@ -372,10 +373,11 @@ def post_json(url: str, payload: dict[str, Any], headers: dict[str, str] | None,
         return {"status": "failed", "http_status": exc.code, "transient": exc.code >= 500 or exc.code == 429,
                 "error": f"HTTP {exc.code} {exc.reason}" + (f": {text[:200]}" if text else "")}
     except urllib.error.URLError as exc:
-        return {"status": "failed", "transient": True, "error": f"unreachable: {exc.reason}"}
+        reason = exc.reason if not isinstance(exc.reason, TimeoutError) else f"no answer within {timeout:g}s"
+        return {"status": "failed", "transient": True, "error": f"unreachable: {reason}"}
     except TimeoutError:
         return {"status": "failed", "transient": True, "error": f"no answer within {timeout:g}s"}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ConnectionError) as exc:
         return {"status": "failed", "transient": True, "error": f"{type(exc).__name__}: {exc}"}
 
 

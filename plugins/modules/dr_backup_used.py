@@ -10,7 +10,7 @@ module: dr_backup_used
 short_description: Record which backup a recovery restored, for the DR timeline and review
 version_added: "0.1.0"
 description:
-  - Publishes the backup a restore used as the facts C(dr_timeline_backup_used) (a list: each
+  - Publishes the backup a restore used as the facts C(dr_timeline_backup_used) (a list, each
     call adds one backup) and, when given, C(dr_timeline_data_loss_seconds).
   - The C(fleetpulse.dr.dr_timeline) callback reads these facts from any task result and fills
     the post-incident review's "Backup used" and "Data loss" fields. Without an explicit
@@ -22,16 +22,25 @@ description:
   - Changes nothing and needs no connection to the host.
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: Everything runs in the action plugin, on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
+    details: Only sets facts; the same in check mode.
   diff_mode:
     support: none
   platform:
     platforms: all
-    details: Runs on the controller.
-  action:
-    support: full
+    details: Runs on the controller and needs no connection to the managed host.
 options:
   backup:
     description: File name, path or object URL of the backup restored.

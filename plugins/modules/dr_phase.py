@@ -11,7 +11,7 @@ short_description: Mark the start of a recovery phase for the DR timeline
 version_added: "0.1.0"
 description:
   - Marks that a phase of a recovery scenario starts now (or at O(at)). The
-    C(fleetpulse.dr.dr_timeline) callback turns these markers into the run's timeline: phase
+    C(fleetpulse.dr.dr_timeline) callback turns these markers into the run's timeline, with phase
     start and end times in UTC, durations, elapsed time against the plan's RTO for the scenario
     and the maximum downtime of the affected services' tiers (plan section 1), and a
     post-incident review draft (plan section 6).
@@ -21,16 +21,25 @@ description:
     the phase name, so it is safe in every playbook.
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: Everything runs in the action plugin, on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
+    details: Only marks a time; the same in check mode.
   diff_mode:
     support: none
   platform:
     platforms: all
-    details: Runs on the controller.
-  action:
-    support: full
+    details: Runs on the controller and needs no connection to the managed host.
 options:
   phase:
     description: Name of the phase that starts now, e.g. C(Restore database).

@@ -10,16 +10,20 @@ module: dr_test_log
 short_description: Append a DR test result to the DR test log (plan 5.1, 5.2)
 version_added: "0.1.0"
 description:
-  - Appends one DR test run to the plan's text log (C(DR Test <date>: <test> successful|FAILED)) and/or
+  - Appends one DR test run to the plan's text log (C(DR Test <date>) followed by the test and
+    C(successful) or C(FAILED)) and/or
     to the JSON-lines log (schema C(fleetpulse.dr/dr-test/v1), see docs/timeline.md), the two files
     M(fleetpulse.dr.dr_test_schedule) reads to compute plan 5.1's schedule.
   - Each call records a new run, so it reports C(changed) every time, except when O(run_id) is
     already in the JSON log (a retried task does not record the same run twice).
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Builds the record and the line and reports a change, without appending.
   diff_mode:
     support: none
   platform:

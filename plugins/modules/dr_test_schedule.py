@@ -10,7 +10,7 @@ module: dr_test_schedule
 short_description: The DR test schedule of plan 5.1, computed from the DR test log
 version_added: "0.1.0"
 description:
-  - Reads the DR test log, the plan's text lines (C(DR Test <date>: Database restore successful)) and the
+  - Reads the DR test log, the plan's text lines (C(DR Test <date>) followed by what happened) and the
     JSON-lines records that C(fleetpulse.dr.dr_test_log) and the dr-test playbook append, and computes
     for each test of plan 5.1 (database backup & restore monthly, full server rebuild quarterly, DNS
     failover semi-annually, communication plan drill annually) when it was last tested, its result,
@@ -21,11 +21,15 @@ description:
   - Optionally writes the table as Markdown to O(dest) (changed only when the content differs).
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Computes the table and reports whether O(dest) would change, without writing it.
   diff_mode:
     support: full
+    details: Shows the table's changes in O(dest).
   platform:
     platforms: posix
 options:

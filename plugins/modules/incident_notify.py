@@ -15,7 +15,7 @@ description:
     (rendered with the update template), and delivers it to every configured channel the
     severity matrix (plan 4.1) routes it to.
   - Channels are Slack incoming webhooks, email through an SMTP server (STARTTLS and
-    authentication by default) and a generic JSON webhook (the plan's "Phone": point it at a
+    authentication by default) and a generic JSON webhook (the plan's "Phone", pointed at a
     paging or phone-call provider).
   - A delivery problem never fails the task. Each channel gets a result (C(sent), C(failed),
     C(skipped), C(would_send)), failures are reported as warnings, and the task succeeds, so a
@@ -27,7 +27,17 @@ description:
     resolution inherit it. The C(fleetpulse.dr.notify) role does this for you.
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: Everything runs in the action plugin, on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: In check mode the messages are rendered and routed but nothing is sent.
@@ -35,9 +45,7 @@ attributes:
     support: none
   platform:
     platforms: all
-    details: Runs on the controller.
-  action:
-    support: full
+    details: Runs on the controller and needs no connection to the managed host.
 options:
   event:
     description:
@@ -124,10 +132,11 @@ options:
   channels:
     description:
       - Where messages go. Each entry is a mapping with C(type) (C(slack), C(email), C(webhook)),
-        C(name), C(url) (slack and webhook), C(to) (email: list of addresses), C(from) (email),
-        C(headers) (webhook: extra HTTP headers such as Authorization), C(severities) (defaults
-        follow plan 4.1: slack P1-P3, email P1-P2, webhook P1), C(events) (default all),
-        C(enabled), C(validate_certs), C(ca_file), and for Slack C(channel), C(username), C(icon_emoji).
+        C(name), C(url) (slack and webhook), C(to) (email, a list of addresses), C(from) (email),
+        C(headers) (webhook, extra HTTP headers such as Authorization), C(severities), C(events)
+        (default all four), C(enabled), C(validate_certs), C(ca_file), and for Slack C(channel),
+        C(username), C(icon_emoji).
+      - Default C(severities) follow plan 4.1, slack P1-P3, email P1-P2, webhook P1 (the plan's "Phone").
       - A broken entry is reported as a failed channel and does not stop the others.
     type: list
     elements: raw
@@ -155,7 +164,7 @@ options:
 notes:
   - All channels are sent to in parallel; a dead endpoint costs at most O(timeout) times (O(retries) + 1) seconds.
   - URLs and SMTP credentials are never returned; delivery results show a URL's scheme, host and port only.
-  - Use it with C(no_log: true): webhook URLs carry tokens.
+  - Use it with C(no_log=true), because webhook URLs carry tokens.
 seealso:
   - name: DR plan section 4 (communication plan)
     description: docs/notifications.md in this collection.
