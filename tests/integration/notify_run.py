@@ -35,11 +35,12 @@ class Run:
         return [p.read_text() for p in sorted(self.timeline_dir.glob("*-review.md"))]
 
 
-def write_inventory(path: Path, variables: dict[str, Any]) -> Path:
-    inventory = {"all": {
-        "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
-        "vars": variables,
-    }}
+def write_inventory(path: Path, variables: dict[str, Any], groups: dict[str, list[str]] | None = None) -> Path:
+    """localhost plus, per group, hosts that are this machine too (local connection)."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory: dict[str, Any] = {"all": {"hosts": {"localhost": local}, "vars": variables}}
+    if groups:
+        inventory["all"]["children"] = {name: {"hosts": {h: local for h in hosts}} for name, hosts in groups.items()}
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return path
 

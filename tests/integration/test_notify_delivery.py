@@ -72,6 +72,7 @@ def lines(text: str) -> list[str]:
 def test_messages_arrive_on_every_channel_with_the_plans_fields(tmp_path, smtp, http):
     result = scenario(tmp_path, notify_vars(smtp, http))
     assert result.rc == 0, result.output
+    assert "rescued=0" in result.stdout
     assert_no_secret_in(result.output, smtp)
 
     # Email: three mails, over STARTTLS, authenticated, the plan's lines, threaded.
@@ -124,6 +125,8 @@ def test_dead_channels_never_fail_the_recovery(tmp_path, smtp, http):
     result = scenario(tmp_path, variables)
     assert result.rc == 0, result.output
     assert "failed=0" in result.stdout
+    assert "rescued=0" in result.stdout  # handled by the notification itself, not by the safety net
+    assert "webhook 'pager': failed (unreachable: [Errno 111] Connection refused)" in result.stdout
     assert_no_secret_in(result.output.replace("wrong-password", ""), smtp)
     for event in ("declaration", "update", "resolution"):
         assert (f"incident {event} notification to webhook channel 'pager' failed: unreachable: "
@@ -188,3 +191,19 @@ def test_an_unusable_configuration_is_rescued(tmp_path, smtp, http):
     assert "WARNING: the incident declaration notification was NOT sent; the recovery continues." in result.stdout
     assert "vault_notify_slack_url" in result.stdout  # the error names what is missing
     assert "PHASE: Verify" in result.stdout or "phase 3: Verify" in result.stdout
+
+
+def test_later_plays_on_other_hosts_continue_the_same_incident(tmp_path, smtp, http):
+    inventory = write_inventory(tmp_path / "inventory.yml", notify_vars(smtp, http), {"servers": ["web1", "web2"]})
+    result = run_playbook(PLAYBOOKS / "cross_play.yml", inventory, tmp_path)
+    assert result.rc == 0, result.output
+    assert http.on(HOOK_PATH) == []  # redeploy-app is P2: no "Phone" webhook; Slack and email carry it
+    slack = [r.json["text"] for r in http.on(SLACK_PATH)]
+    assert [t.split("\n", maxsplit=1)[0] for t in slack] == [  # once each, although two servers ran the play
+        "*[INCIDENT] FleetPulse (staging) - P2*", "*[UPDATE] FleetPulse (staging) - P2*",
+        "*[RESOLVED] FleetPulse (staging) - P2*"]
+    assert "ETA to Resolution: " in slack[1] and "(plan 3.3 RTO 1 h)" in slack[1]
+    assert "Impact: Web frontend shows errors" in slack[2]
+    assert len({m.message["X-FleetPulse-Incident"] for m in smtp.mails}) == 1
+    assert [m.message["Subject"] for m in smtp.mails][-1] == (
+        "[RESOLVED] FleetPulse (staging) - P2: Application Redeploy from Container Registry")
