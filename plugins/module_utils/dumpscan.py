@@ -215,7 +215,7 @@ class PlainScanner:
                 self._pending = b""
                 return buf[pos:]
 
-    def _on_line(self, line: str) -> bool:
+    def _on_line(self, line: str) -> bool:  # noqa: PLR0911, PLR0912 - a flat list of format rules reads best as one function
         """Handle one line; True when it starts COPY data."""
         self._lines_seen += 1
         if self._lines_seen <= 4:
@@ -458,7 +458,7 @@ class TocEntry:
         return f"{self.namespace}.{self.tag}" if self.namespace else self.tag
 
 
-def read_header_and_toc(rd: ArchiveReader, result: ScanResult, directory: bool) -> list[TocEntry]:
+def read_header_and_toc(rd: ArchiveReader, result: ScanResult, directory: bool) -> list[TocEntry]:  # noqa: PLR0912, PLR0915 - a flat list of format rules reads best as one function
     """Parse the archive header and table of contents (custom file or directory toc.dat)."""
     magic = rd.s.read(5, "the archive magic")
     if magic != PGDMP_MAGIC:
@@ -597,7 +597,7 @@ def _read_block(rd: ArchiveReader, result: ScanResult, block_type: int, entry: T
     what = f"the data of {entry.desc} {entry.qualified}"
     make = _member_decoder(result.compression) if can_inflate else None
 
-    def read_stream(counter: CopyCounter | None) -> None:
+    def read_stream(counter: CopyCounter | None) -> None:  # noqa: PLR0912 - a flat list of format rules reads best as one function
         z = make() if make else None
         while True:
             length = rd.int(what)
@@ -650,7 +650,7 @@ def _open_member(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _scan_member(path: str, compression: str, counter: CopyCounter | None, result: ScanResult,
+def _scan_member(path: str, compression: str, counter: CopyCounter | None, *, result: ScanResult,
                  digests: dict[str, str], rel: str) -> None:
     source = HashingSource(file_chunks(path))
     try:
@@ -708,7 +708,7 @@ def scan_directory(path: str, result: ScanResult) -> dict[str, str]:
         counter = CopyCounter() if entry.desc == "TABLE DATA" and compression in ("none", "gzip") else None
         rel = os.path.relpath(member_path, path)
         try:
-            _scan_member(member_path, compression, counter, result, digests, rel)
+            _scan_member(member_path, compression, counter, result=result, digests=digests, rel=rel)
         except ScanError as exc:
             result.decompress_ok = False
             result.decompress_error = f"{rel}: {exc}"
@@ -746,7 +746,8 @@ def _check_blob_files(path: str, blob_toc: str, result: ScanResult, digests: dic
                 problems.append(f"large object file {parts[1]} is missing")
                 continue
             try:
-                _scan_member(found[0], found[1], None, result, digests, os.path.relpath(found[0], path))
+                _scan_member(found[0], found[1], None, result=result, digests=digests,
+                             rel=os.path.relpath(found[0], path))
             except ScanError as exc:
                 problems.append(f"large object file {parts[1]} is damaged ({exc})")
     return problems

@@ -58,14 +58,14 @@ def manifest_path_for(backup_path: str) -> str:
 
 
 def utc_now() -> str:
-    return format_time(_dt.datetime.now(_dt.timezone.utc))
+    return format_time(_dt.datetime.now(_dt.UTC))
 
 
 def format_time(value: _dt.datetime) -> str:
     """ISO 8601 UTC with a ``Z`` suffix, second precision (``2026-02-06T02:00:07Z``)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime: manifest times must be timezone-aware (UTC)")
-    return value.astimezone(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str) -> _dt.datetime:
@@ -76,7 +76,7 @@ def parse_time(value: str) -> _dt.datetime:
         raise ManifestError(f"{value!r} is not an ISO 8601 time") from exc
     if parsed.tzinfo is None:
         raise ManifestError(f"{value!r} has no timezone; manifest times are UTC with a 'Z' suffix")
-    return parsed.astimezone(_dt.timezone.utc)
+    return parsed.astimezone(_dt.UTC)
 
 
 def table_key(table: str, schema: str = "public") -> str:
@@ -93,7 +93,7 @@ def _check_counts(name: str, value: Any, errors: list[str]) -> None:
             errors.append(f"{name}[{table!r}] must be a non-negative integer, got {count!r}")
 
 
-def validate(data: Any) -> list[str]:
+def validate(data: Any) -> list[str]:  # noqa: PLR0912 - a flat list of format rules reads best as one function
     """Every way ``data`` departs from the schema, as readable sentences (empty when valid)."""
     if not isinstance(data, dict):
         return ["the manifest must be a JSON object"]

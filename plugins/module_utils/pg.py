@@ -85,7 +85,8 @@ def parse_database_url(url: str) -> ConnParams:
     try:
         parts = urlsplit(url.strip())
     except ValueError as exc:
-        raise PgError(f"DATABASE_URL cannot be parsed ({exc}); expected postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
+        raise PgError(f"DATABASE_URL cannot be parsed ({exc}); "
+                      "expected postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
     if parts.scheme not in ("postgresql", "postgres"):
         raise PgError("DATABASE_URL must start with postgresql:// (or postgres://), e.g. "
                       "postgresql://fleetpulse:PASSWORD@localhost:5432/fleetpulse?schema=public")
@@ -183,14 +184,14 @@ class DriverRunner(Runner):
         module = psycopg if HAS_PSYCOPG else psycopg2
         try:
             conn = module.connect(**self._kwargs())
-        except Exception as exc:  # noqa: BLE001 - driver errors vary between psycopg versions
+        except Exception as exc:
             raise PgError(explain_failure(str(exc), self.description)) from None
         try:
             with conn.cursor() as cur:
                 cur.execute(sql)
                 row = cur.fetchone()
             conn.rollback()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PgError(explain_failure(str(exc), self.description)) from None
         finally:
             conn.close()

@@ -92,7 +92,7 @@ def timestamp_from_name(name: str) -> _dt.datetime | None:
     if not m:
         return None
     try:
-        return _dt.datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=_dt.timezone.utc)
+        return _dt.datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S").replace(tzinfo=_dt.UTC)
     except ValueError:
         return None
 
@@ -139,184 +139,183 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {minutes}m"
 
 
-def evaluate(inp: VerifyInput) -> tuple[dict[str, Check], dict[str, Any]]:
-    """All checks, in CHECK_ORDER, plus facts (created_at, age_seconds, ...) for the module's result."""
-    checks: dict[str, Check] = {}
-    facts: dict[str, Any] = {"created_at": None, "created_at_source": None, "age_seconds": None}
-    now = inp.now or _dt.datetime.now(_dt.timezone.utc)
-    res = inp.result
-
-    def skip_rest(reason: str) -> None:
-        for name in CHECK_ORDER:
-            checks.setdefault(name, Check("skipped", reason))
-
-    if not inp.exists:
-        checks["exists"] = Check("failed", f"{inp.location} does not exist")
-        skip_rest("not checked: the backup does not exist")
-        return checks, facts
-    if inp.size_on_disk == 0:
-        checks["exists"] = Check("failed", f"{inp.location} is empty (0 bytes): the backup job wrote no data")
-        skip_rest("not checked: the backup is empty")
-        return checks, facts
-    checks["exists"] = Check("passed", f"{inp.location} exists ({_human(inp.size_on_disk)})")
-    assert res is not None
-
-    # format
+def _check_format(inp: VerifyInput, res: ScanResult) -> Check:
     if res.format_error:
-        checks["format"] = Check("failed", f"{inp.location} is {res.format_error}")
-    elif inp.expected_format not in ("auto", res.format):
-        checks["format"] = Check("failed", f"{inp.location} is a {res.format} dump, expected {inp.expected_format}")
-    else:
-        checks["format"] = Check("passed", f"{res.format} dump, {res.compression} compression, "
-                                           f"pg_dump {res.pg_dump_version or 'unknown'}")
+        return Check("failed", f"{inp.location} is {res.format_error}")
+    if inp.expected_format not in ("auto", res.format):
+        return Check("failed", f"{inp.location} is a {res.format} dump, expected {inp.expected_format}")
+    return Check("passed", f"{res.format} dump, {res.compression} compression, "
+                           f"pg_dump {res.pg_dump_version or 'unknown'}")
 
-    # decompresses
+
+def _check_decompresses(inp: VerifyInput, res: ScanResult) -> Check:
     if res.decompress_ok is True:
-        checks["decompresses"] = Check("passed", f"{_human(res.size)} decompress to {_human(res.decompressed_bytes)}"
-                                       if res.compression != "none" else "stored uncompressed; read to the end")
-    elif res.decompress_ok is False:
-        checks["decompresses"] = Check("failed", f"{inp.location} does not decompress: {res.decompress_error}")
-    else:
-        why = "; ".join(res.notes) or "the archive's table of contents could not be read"
-        checks["decompresses"] = Check("skipped", f"not checked: {why}")
+        if res.compression == "none":
+            return Check("passed", "stored uncompressed; read to the end")
+        return Check("passed", f"{_human(res.size)} decompress to {_human(res.decompressed_bytes)}")
+    if res.decompress_ok is False:
+        return Check("failed", f"{inp.location} does not decompress: {res.decompress_error}")
+    why = "; ".join(res.notes) or "the archive's table of contents could not be read"
+    return Check("skipped", f"not checked: {why}")
 
-    # complete
+
+def _check_complete(inp: VerifyInput, res: ScanResult) -> Check:
     if res.format_error:
-        checks["complete"] = Check("skipped", "not checked: not a PostgreSQL dump")
-    elif res.complete:
-        if res.format in ("plain", "plain.gz"):
-            detail = f"ends with pg_dump's completion trailer; {len(res.row_counts)} COPY blocks all terminated"
-        else:
-            detail = (f"table of contents readable ({res.toc_entries} entries), all {res.data_members} data "
-                      f"members present and complete")
-        checks["complete"] = Check("passed", detail)
-    else:
-        checks["complete"] = Check("failed", f"{inp.location} is incomplete: {res.complete_error}")
+        return Check("skipped", "not checked: not a PostgreSQL dump")
+    if not res.complete:
+        return Check("failed", f"{inp.location} is incomplete: {res.complete_error}")
+    if res.format in ("plain", "plain.gz"):
+        return Check("passed", f"ends with pg_dump's completion trailer; {len(res.row_counts)} COPY blocks all "
+                               "terminated")
+    return Check("passed", f"table of contents readable ({res.toc_entries} entries), all {res.data_members} data "
+                           "members present and complete")
 
-    readable = not res.format_error and (res.complete or res.format in ("plain", "plain.gz") or res.tables)
 
-    # tables
+def _check_tables(inp: VerifyInput, res: ScanResult) -> Check:
     if not inp.expected_tables:
-        checks["tables"] = Check("skipped", "no expected_tables given")
-    elif not readable:
-        checks["tables"] = Check("skipped", "not checked: the dump's contents could not be read")
-    else:
-        missing = [t for t in inp.expected_tables if t not in res.tables]
-        if missing:
-            found = ", ".join(res.tables[:8]) + (", ..." if len(res.tables) > 8 else "") if res.tables else "none"
-            checks["tables"] = Check("failed", f"{inp.location} lacks expected table(s) {', '.join(missing)} "
-                                               f"(it has {len(res.tables)}: {found})")
-        else:
-            checks["tables"] = Check("passed", f"all {len(inp.expected_tables)} expected tables present "
-                                               f"({len(res.tables)} tables in the dump)")
+        return Check("skipped", "no expected_tables given")
+    readable = not res.format_error and (res.complete or res.format in ("plain", "plain.gz") or res.tables)
+    if not readable:
+        return Check("skipped", "not checked: the dump's contents could not be read")
+    missing = [t for t in inp.expected_tables if t not in res.tables]
+    if not missing:
+        return Check("passed", f"all {len(inp.expected_tables)} expected tables present "
+                               f"({len(res.tables)} tables in the dump)")
+    found = (", ".join(res.tables[:8]) + (", ..." if len(res.tables) > 8 else "")) if res.tables else "none"
+    return Check("failed", f"{inp.location} lacks expected table(s) {', '.join(missing)} "
+                           f"(it has {len(res.tables)}: {found})")
 
-    # database
+
+def _check_database(inp: VerifyInput, res: ScanResult) -> Check:
     dump_db = res.database
     source = "the archive header" if res.format in ("custom", "directory") else "the dump's \\connect line"
     if dump_db is None and inp.manifest:
         dump_db, source = inp.manifest.get("database"), "the manifest"
     if not inp.expected_database:
-        checks["database"] = Check("skipped", "no expected_database given")
-    elif dump_db is None:
-        checks["database"] = Check("skipped", "not checked: a plain dump without --create names no database and "
-                                              "there is no manifest (the tables check still applies)")
-    elif dump_db != inp.expected_database:
-        checks["database"] = Check("failed", f"{inp.location} is a dump of database {dump_db!r} (per {source}), "
-                                             f"expected {inp.expected_database!r}")
-    else:
-        checks["database"] = Check("passed", f"dump of database {dump_db!r} (per {source})")
+        return Check("skipped", "no expected_database given")
+    if dump_db is None:
+        return Check("skipped", "not checked: a plain dump without --create names no database and there is no "
+                                "manifest (the tables check still applies)")
+    if dump_db != inp.expected_database:
+        return Check("failed", f"{inp.location} is a dump of database {dump_db!r} (per {source}), "
+                               f"expected {inp.expected_database!r}")
+    return Check("passed", f"dump of database {dump_db!r} (per {source})")
 
-    # manifest + checksum + row counts
+
+def _check_manifest(inp: VerifyInput, res: ScanResult) -> Check:
     man = inp.manifest
     if inp.manifest_error:
-        checks["manifest"] = Check("failed", f"the manifest of {inp.location} is unusable: {inp.manifest_error}")
-    elif man is None:
+        return Check("failed", f"the manifest of {inp.location} is unusable: {inp.manifest_error}")
+    if man is None:
         if inp.require_manifest:
-            checks["manifest"] = Check("failed", f"{inp.location} has no manifest ({inp.manifest_location} not found)")
-        else:
-            checks["manifest"] = Check("skipped", f"no manifest ({inp.manifest_location} not found)")
-    elif man["file"] != inp.name:
-        checks["manifest"] = Check("failed", f"the manifest {inp.manifest_location} describes {man['file']!r}, "
-                                             f"not {inp.name!r}")
-    elif not res.format_error and man["format"] != res.format:
-        checks["manifest"] = Check("failed", f"the manifest {inp.manifest_location} says format {man['format']!r}, "
-                                             f"but {inp.location} is {res.format!r}")
-    else:
-        checks["manifest"] = Check("passed", f"manifest {inp.manifest_location} (schema {man['schema_version']})")
-    man_ok = man is not None and checks["manifest"].status == "passed"
-    if not man_ok:
-        checks["checksum"] = Check("skipped", "not checked: no usable manifest to compare with")
-    elif man["sha256"] != res.sha256 or man["size"] != res.size:
-        checks["checksum"] = Check("failed", f"{inp.location} does not match its manifest: sha256 {res.sha256[:16]}... "
-                                             f"({res.size} bytes), manifest says {man['sha256'][:16]}... "
-                                             f"({man['size']} bytes)")
-    else:
-        checks["checksum"] = Check("passed", f"sha256 {res.sha256} and size {res.size} match the manifest")
+            return Check("failed", f"{inp.location} has no manifest ({inp.manifest_location} not found)")
+        return Check("skipped", f"no manifest ({inp.manifest_location} not found)")
+    if man["file"] != inp.name:
+        return Check("failed", f"the manifest {inp.manifest_location} describes {man['file']!r}, not {inp.name!r}")
+    if not res.format_error and man["format"] != res.format:
+        return Check("failed", f"the manifest {inp.manifest_location} says format {man['format']!r}, "
+                               f"but {inp.location} is {res.format!r}")
+    return Check("passed", f"manifest {inp.manifest_location} (schema {man['schema_version']})")
 
-    expected_rows = man.get("row_counts") if man_ok else None
+
+def _check_checksum(inp: VerifyInput, res: ScanResult, man: dict | None) -> Check:
+    if man is None:
+        return Check("skipped", "not checked: no usable manifest to compare with")
+    if man["sha256"] != res.sha256 or man["size"] != res.size:
+        return Check("failed", f"{inp.location} does not match its manifest: sha256 {res.sha256[:16]}... "
+                               f"({res.size} bytes), manifest says {man['sha256'][:16]}... ({man['size']} bytes)")
+    return Check("passed", f"sha256 {res.sha256} and size {res.size} match the manifest")
+
+
+def _check_row_counts(inp: VerifyInput, res: ScanResult, man: dict | None) -> Check:
+    expected_rows = man.get("row_counts") if man else None
     if not expected_rows:
-        checks["row_counts"] = Check("skipped", "not checked: no row counts in a usable manifest")
-    elif not res.complete or not res.row_counts:
-        checks["row_counts"] = Check("skipped", "not checked: the dump's rows could not be counted"
-                                     + (f" ({'; '.join(res.notes)})" if res.notes else ""))
-    else:
-        wrong = [f"{t}: manifest {n}, dump {res.row_counts.get(t, 'no data')}"
-                 for t, n in expected_rows.items() if res.row_counts.get(t) != n]
-        if wrong:
-            checks["row_counts"] = Check("failed", f"{inp.location} holds other row counts than its manifest: "
-                                                   + "; ".join(wrong[:8]))
-        else:
-            checks["row_counts"] = Check("passed", f"rows of all {len(expected_rows)} tables match the manifest "
-                                                   f"({sum(expected_rows.values())} rows)")
+        return Check("skipped", "not checked: no row counts in a usable manifest")
+    if not res.complete or not res.row_counts:
+        notes = f" ({'; '.join(res.notes)})" if res.notes else ""
+        return Check("skipped", f"not checked: the dump's rows could not be counted{notes}")
+    wrong = [f"{t}: manifest {n}, dump {res.row_counts.get(t, 'no data')}"
+             for t, n in expected_rows.items() if res.row_counts.get(t) != n]
+    if wrong:
+        return Check("failed", f"{inp.location} holds other row counts than its manifest: " + "; ".join(wrong[:8]))
+    return Check("passed", f"rows of all {len(expected_rows)} tables match the manifest "
+                           f"({sum(expected_rows.values())} rows)")
 
-    # age
-    created: _dt.datetime | None = None
-    if man_ok:
-        created, facts["created_at_source"] = mf.parse_time(man["finished_at"]), "manifest"
-    if created is None:
-        created = timestamp_from_name(inp.name)
-        facts["created_at_source"] = "file name" if created else None
-    if created is None and inp.mtime is not None:
-        created = _dt.datetime.fromtimestamp(inp.mtime, _dt.timezone.utc)
-        facts["created_at_source"] = "modification time"
+
+def _created_at(inp: VerifyInput, man: dict | None) -> tuple[_dt.datetime | None, str | None]:
+    if man:
+        return mf.parse_time(man["finished_at"]), "manifest"
+    stamp = timestamp_from_name(inp.name)
+    if stamp is not None:
+        return stamp, "file name"
+    if inp.mtime is not None:
+        return _dt.datetime.fromtimestamp(inp.mtime, _dt.UTC), "modification time"
+    return None, None
+
+
+def _check_age(inp: VerifyInput, facts: dict[str, Any]) -> Check:
+    if inp.max_age_hours <= 0:
+        return Check("skipped", "max_age_hours is 0 (age not checked)")
+    if facts["created_at"] is None:
+        return Check("failed", f"the age of {inp.location} is unknown (no manifest, no timestamp in the name, "
+                               "no modification time)")
+    age = facts["age_seconds"]
+    when = f"created {facts['created_at']} per {facts['created_at_source']}"
+    if age > inp.max_age_hours * 3600:
+        return Check("failed", f"{inp.location} is {_duration(age)} old ({when}), more than the maximum "
+                               f"{inp.max_age_hours:g}h")
+    return Check("passed", f"{_duration(max(age, 0))} old ({when}), within {inp.max_age_hours:g}h")
+
+
+def _check_size(inp: VerifyInput, res: ScanResult) -> Check:
+    prev = inp.previous
+    if inp.previous_error:
+        return Check("failed", inp.previous_error)
+    if inp.max_shrink_percent <= 0 or inp.max_shrink_percent >= 100:
+        return Check("skipped", "max_shrink_percent disables the size comparison")
+    if prev is None:
+        return Check("skipped", "no previous backup to compare with")
+    if prev.size > 0 and res.size < prev.size * (1 - inp.max_shrink_percent / 100):
+        shrink = 100 * (prev.size - res.size) / prev.size
+        return Check("failed", f"{inp.location} ({_human(res.size)}) is {shrink:.0f}% smaller than the previous "
+                               f"backup {prev.location} ({_human(prev.size)}); the limit is "
+                               f"{inp.max_shrink_percent:g}%")
+    change = 0.0 if prev.size == 0 else 100 * (res.size - prev.size) / prev.size
+    return Check("passed", f"{_human(res.size)}, {change:+.1f}% against the previous backup {prev.location}")
+
+
+def evaluate(inp: VerifyInput) -> tuple[dict[str, Check], dict[str, Any]]:
+    """All checks, in CHECK_ORDER, plus facts (created_at, age_seconds, ...) for the module's result."""
+    facts: dict[str, Any] = {"created_at": None, "created_at_source": None, "age_seconds": None}
+    if not inp.exists or inp.size_on_disk == 0 or inp.result is None:
+        if not inp.exists:
+            first, reason = f"{inp.location} does not exist", "the backup does not exist"
+        else:
+            first, reason = f"{inp.location} is empty (0 bytes): the backup job wrote no data", "the backup is empty"
+        checks = {"exists": Check("failed", first)}
+        checks.update({n: Check("skipped", f"not checked: {reason}") for n in CHECK_ORDER if n != "exists"})
+        return checks, facts
+    res = inp.result
+    now = inp.now or _dt.datetime.now(_dt.UTC)
+    checks = {
+        "exists": Check("passed", f"{inp.location} exists ({_human(inp.size_on_disk)})"),
+        "format": _check_format(inp, res),
+        "decompresses": _check_decompresses(inp, res),
+        "complete": _check_complete(inp, res),
+        "tables": _check_tables(inp, res),
+        "database": _check_database(inp, res),
+        "manifest": _check_manifest(inp, res),
+    }
+    man = inp.manifest if checks["manifest"].status == "passed" else None
+    checks["checksum"] = _check_checksum(inp, res, man)
+    checks["row_counts"] = _check_row_counts(inp, res, man)
+    created, facts["created_at_source"] = _created_at(inp, man)
     if created is not None:
         facts["created_at"] = mf.format_time(created)
         facts["age_seconds"] = int((now - created).total_seconds())
-    if inp.max_age_hours <= 0:
-        checks["age"] = Check("skipped", "max_age_hours is 0 (age not checked)")
-    elif created is None:
-        checks["age"] = Check("failed", f"the age of {inp.location} is unknown (no manifest, no timestamp in the "
-                                        "name, no modification time)")
-    else:
-        age = facts["age_seconds"]
-        limit = inp.max_age_hours * 3600
-        if age > limit:
-            checks["age"] = Check("failed", f"{inp.location} is {_duration(age)} old (created {facts['created_at']} "
-                                            f"per {facts['created_at_source']}), more than the maximum "
-                                            f"{inp.max_age_hours:g}h")
-        else:
-            checks["age"] = Check("passed", f"{_duration(max(age, 0))} old (created {facts['created_at']} per "
-                                            f"{facts['created_at_source']}), within {inp.max_age_hours:g}h")
-
-    # size vs previous
-    prev = inp.previous
-    if inp.previous_error:
-        checks["size"] = Check("failed", inp.previous_error)
-    elif inp.max_shrink_percent <= 0 or inp.max_shrink_percent >= 100:
-        checks["size"] = Check("skipped", "max_shrink_percent disables the size comparison")
-    elif prev is None:
-        checks["size"] = Check("skipped", "no previous backup to compare with")
-    elif prev.size > 0 and res.size < prev.size * (1 - inp.max_shrink_percent / 100):
-        shrink = 100 * (prev.size - res.size) / prev.size
-        checks["size"] = Check("failed", f"{inp.location} ({_human(res.size)}) is {shrink:.0f}% smaller than the "
-                                         f"previous backup {prev.location} ({_human(prev.size)}); the limit is "
-                                         f"{inp.max_shrink_percent:g}%")
-    else:
-        change = 0.0 if prev.size == 0 else 100 * (res.size - prev.size) / prev.size
-        checks["size"] = Check("passed", f"{_human(res.size)}, {change:+.1f}% against the previous backup "
-                                         f"{prev.location}")
-    ordered = {name: checks[name] for name in CHECK_ORDER if name in checks}
-    return ordered, facts
+    checks["age"] = _check_age(inp, facts)
+    checks["size"] = _check_size(inp, res)
+    return checks, facts
 
 
 def failure_message(location: str, checks: dict[str, Check]) -> str:

@@ -323,31 +323,7 @@ def _local_previous(path: str, mtime: float | None) -> list[Candidate]:
     return found
 
 
-def verify_local(module: AnsibleModule, inp: VerifyInput) -> tuple[ScanResult | None, str | None]:
-    path = module.params["path"]
-    inp.exists = os.path.exists(path)
-    manifest_path = module.params["manifest"] or mf.manifest_path_for(path)
-    inp.manifest_location = manifest_path
-    if not inp.exists:
-        return None, manifest_path
-    inp.mtime = os.path.getmtime(path)
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "toc.dat")):
-        inp.size_on_disk = 0 if not os.listdir(path) else _local_size(path)
-        if inp.size_on_disk:
-            res = ScanResult(format="unknown", format_error="a directory without toc.dat, not a directory archive")
-            res.size = inp.size_on_disk
-            return res, manifest_path
-        return None, manifest_path
-    try:
-        inp.size_on_disk = _local_size(path)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc.strerror}", location=path)
-    if inp.size_on_disk == 0:
-        return None, manifest_path
-    try:
-        result, _digests = scan_path(path)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc.strerror}", location=path)
+def _load_local_manifest(module: AnsibleModule, inp: VerifyInput, manifest_path: str) -> None:
     if os.path.exists(manifest_path):
         try:
             inp.manifest = mf.read(manifest_path)
@@ -355,15 +331,40 @@ def verify_local(module: AnsibleModule, inp: VerifyInput) -> tuple[ScanResult | 
             inp.manifest_error = str(exc)
     elif module.params["manifest"]:
         inp.manifest_error = f"{manifest_path} does not exist"
+
+
+def _find_local_previous(module: AnsibleModule, inp: VerifyInput, path: str) -> None:
     prev_opt = module.params["previous"]
     if prev_opt == "auto":
-        inp.previous = pick_previous(os.path.basename(path.rstrip("/")), inp.mtime,
-                                     _local_previous(path, inp.mtime))
+        inp.previous = pick_previous(os.path.basename(path.rstrip("/")), inp.mtime, _local_previous(path, inp.mtime))
     elif prev_opt and prev_opt != "none":
         if os.path.exists(prev_opt):
             inp.previous = Candidate(prev_opt, _local_size(prev_opt), os.path.getmtime(prev_opt))
         else:
             inp.previous_error = f"the previous backup {prev_opt} does not exist: fix 'previous' or use 'auto'"
+
+
+def verify_local(module: AnsibleModule, inp: VerifyInput) -> tuple[ScanResult | None, str | None]:
+    path = module.params["path"]
+    inp.exists = os.path.exists(path)
+    manifest_path = module.params["manifest"] or mf.manifest_path_for(path)
+    inp.manifest_location = manifest_path
+    if not inp.exists:
+        return None, manifest_path
+    try:
+        inp.mtime = os.path.getmtime(path)
+        inp.size_on_disk = _local_size(path)
+        if inp.size_on_disk == 0:
+            return None, manifest_path
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "toc.dat")):
+            result = ScanResult(format="unknown", size=inp.size_on_disk,
+                                format_error="a directory without toc.dat, so not a pg_dump directory archive")
+        else:
+            result, _digests = scan_path(path)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {exc.filename or path}: {exc.strerror}", location=path)
+    _load_local_manifest(module, inp, manifest_path)
+    _find_local_previous(module, inp, path)
     return result, manifest_path
 
 
@@ -435,12 +436,20 @@ def main() -> None:
         require_manifest=p["require_manifest"],
         max_age_hours=p["max_age_hours"],
         max_shrink_percent=p["max_shrink_percent"],
-        now=datetime.datetime.now(datetime.timezone.utc),
+        now=datetime.datetime.now(datetime.UTC),
     )
     result, _ = verify_s3(module, inp) if p["s3_object"] else verify_local(module, inp)
     inp.result = result
     checks, facts = evaluate(inp)
-    res = result or ScanResult(size=inp.size_on_disk)
+    output = build_output(inp, checks, facts)
+    if output["failed_checks"] and p["fail_on_error"]:
+        module.fail_json(msg=failure_message(location, checks), **output)
+    module.exit_json(**output)
+
+
+def build_output(inp: VerifyInput, checks: dict, facts: dict) -> dict:
+    res = inp.result or ScanResult(size=inp.size_on_disk)
+    location, name = inp.location, inp.name
     failed = [n for n, c in checks.items() if c.status == "failed"]
     counts = {s: sum(1 for c in checks.values() if c.status == s) for s in ("passed", "failed", "skipped")}
     summary = (f"{name}: {len(checks)} checks, {counts['passed']} passed, {counts['failed']} failed, "
@@ -468,9 +477,7 @@ def main() -> None:
         "summary": summary,
         **facts,
     }
-    if failed and p["fail_on_error"]:
-        module.fail_json(msg=failure_message(location, checks), **output)
-    module.exit_json(**output)
+    return output
 
 
 if __name__ == "__main__":

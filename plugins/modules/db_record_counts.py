@@ -49,7 +49,7 @@ options:
   estimate:
     description:
       - Read the planner's estimates (C(pg_class.reltuples), kept by ANALYZE and autovacuum) instead of counting,
-        for huge tables. Estimates are approximate: give a tolerance when comparing them.
+        for huge tables. Estimates are approximate, so give a tolerance when comparing them.
       - Tables never analyzed have no estimate (null). Not combinable with O(per_tenant).
     type: bool
     default: false
@@ -218,7 +218,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetpulse.dr.plugins.module_utils import manifest as mf
 from ansible_collections.fleetpulse.dr.plugins.module_utils.pg import (
     HAS_PSYCOPG,
-    HAS_PSYCOPG2,
     ConnParams,
     DriverRunner,
     PgError,
@@ -292,6 +291,79 @@ def connection(module: AnsibleModule) -> tuple[ConnParams, str | None]:
     return params, container
 
 
+class Names:
+    """Table names: ``schema.table`` keys inside, the user's spelling (``Tenant``) outside."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def key(self, name: str) -> str:
+        s, t = split_table(name, self.schema)
+        return f"{s}.{t}"
+
+    def display(self, qualified: str) -> str:
+        s, _, t = qualified.partition(".")
+        return t if s == self.schema else qualified
+
+
+def gather_expected(module: AnsibleModule, names: Names, per_tenant: bool) -> tuple[dict, dict]:
+    """Expected totals and per-tenant counts: the manifest first, literal values on top."""
+    p = module.params
+    expected: dict[str, int] = {}
+    expected_tenants: dict[str, dict[str, int]] = {}
+    manifest_file = p["expected_from_manifest"]
+    if manifest_file:
+        try:
+            man = mf.read(manifest_file)
+        except mf.ManifestError as exc:
+            module.fail_json(msg=f"{exc}: fix expected_from_manifest (the backup's <file>.manifest.json)")
+        wanted = {names.key(t) for t in [*p["tables"], *(p["expected"] or {})]}
+        expected.update({k: v for k, v in man["row_counts"].items() if k in wanted})
+        if not expected:
+            module.fail_json(msg=f"manifest {manifest_file} has no row counts for {', '.join(sorted(wanted))} "
+                                 f"(it has {', '.join(man['row_counts']) or 'none'})")
+        if per_tenant:
+            expected_tenants.update({k: v for k, v in (man.get("tenant_row_counts") or {}).items() if k in wanted})
+    for name, value in (p["expected"] or {}).items():
+        try:
+            expected[names.key(name)] = int(value)
+        except (TypeError, ValueError):
+            module.fail_json(msg=f"expected[{name!r}] must be a whole number of rows, got {value!r}")
+    for name, tenants in (p["expected_per_tenant"] or {}).items():
+        if not isinstance(tenants, dict):
+            module.fail_json(msg=f"expected_per_tenant[{name!r}] must map tenant ids to row counts")
+        expected_tenants[names.key(name)] = {str(t): int(n) for t, n in tenants.items()}
+    return expected, expected_tenants
+
+
+def compare_tenants(expected_tenants: dict[str, dict[str, int]], actual: dict[str, dict[str, int]],
+                    tolerances: dict[str, object], default_tolerance: object, names: Names) -> list[dict]:
+    """Per-tenant rows; a tenant missing on either side counts as 0 rows there."""
+    rows: list[dict] = []
+    for tkey, exp in expected_tenants.items():
+        got = actual.get(tkey)
+        if got is None:
+            rows.append({"table": names.display(tkey), "expected": sum(exp.values()), "actual": None,
+                         "difference": None, "tolerance": "", "allowed": 0, "ok": False})
+            continue
+        tenants = sorted(set(exp) | set(got))
+        full_exp = {t: exp.get(t, 0) for t in tenants}
+        full_act = {t: got.get(t, 0) for t in tenants}
+        for r in compare(full_act, full_exp, {}, tolerances.get(tkey, default_tolerance), label="tenant"):
+            r["table"] = f"{names.display(tkey)}/{r.pop('tenant')}"
+            rows.append(r)
+    return rows
+
+
+def report_text(rows: list[dict], bad_tenants: list[dict]) -> str:
+    report = render_table(rows) if rows else "(nothing compared)"
+    if bad_tenants:
+        report += "\n\nper tenant (mismatches only):\n" + render_table(bad_tenants[:50])
+        if len(bad_tenants) > 50:
+            report += f"\n... and {len(bad_tenants) - 50} more"
+    return report
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -302,52 +374,15 @@ def main() -> None:
     )
     p = module.params
     params, container = connection(module)
-    schema = p["schema"] or params.schema or "public"
-
-    def key(name: str) -> str:
-        s, t = split_table(name, schema)
-        return f"{s}.{t}"
-
-    def display(qualified: str) -> str:
-        s, _, t = qualified.partition(".")
-        return t if s == schema else qualified
-
+    names = Names(p["schema"] or params.schema or "public")
     try:
         for tol in [p["tolerance"], *p["tolerances"].values()]:
             parse_tolerance(tol)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-
-    # Expected counts: the manifest first, literal values on top. Keys become schema.table.
-    expected: dict[str, int] = {}
-    expected_tenants: dict[str, dict[str, int]] = {}
     per_tenant = p["per_tenant"] or bool(p["expected_per_tenant"])
-    table_keys = [key(t) for t in p["tables"]]
-    manifest_file = p["expected_from_manifest"]
-    if manifest_file:
-        try:
-            man = mf.read(manifest_file)
-        except mf.ManifestError as exc:
-            module.fail_json(msg=f"{exc}: fix expected_from_manifest (the backup's <file>.manifest.json)")
-        explicit = {key(t) for t in [*p["tables"], *(p["expected"] or {})]}
-        expected.update({k: v for k, v in man["row_counts"].items() if k in explicit})
-        if not expected:
-            module.fail_json(msg=f"manifest {manifest_file} has no row counts for {', '.join(sorted(explicit))} "
-                                 f"(it has {', '.join(man['row_counts']) or 'none'})")
-        if per_tenant:
-            expected_tenants.update({k: v for k, v in (man.get("tenant_row_counts") or {}).items() if k in explicit})
-    for name, value in (p["expected"] or {}).items():
-        try:
-            expected[key(name)] = int(value)
-        except (TypeError, ValueError):
-            module.fail_json(msg=f"expected[{name!r}] must be a whole number of rows, got {value!r}")
-    for name, tenants in (p["expected_per_tenant"] or {}).items():
-        if not isinstance(tenants, dict):
-            module.fail_json(msg=f"expected_per_tenant[{name!r}] must map tenant ids to row counts")
-        expected_tenants[key(name)] = {str(t): int(n) for t, n in tenants.items()}
-    for k in [*expected, *expected_tenants]:
-        if k not in table_keys:
-            table_keys.append(k)
+    expected, expected_tenants = gather_expected(module, names, per_tenant)
+    table_keys = list(dict.fromkeys([names.key(t) for t in p["tables"]] + list(expected) + list(expected_tenants)))
 
     try:
         runner = make_runner(params, container)
@@ -356,40 +391,22 @@ def main() -> None:
     except PgError as exc:
         module.fail_json(msg=f"counting rows failed: {exc}")
     if isinstance(runner, DriverRunner):
-        via = "psycopg" if HAS_PSYCOPG else ("psycopg2" if HAS_PSYCOPG2 else "driver")
+        via = "psycopg" if HAS_PSYCOPG else "psycopg2"
     else:
         via = f"psql in container {p['container'] or p['compose_service']}" if container else "psql"
 
-    tolerances = {key(t): v for t, v in p["tolerances"].items()}
+    tolerances = {names.key(t): v for t, v in p["tolerances"].items()}
     rows = compare(counted.totals, expected, tolerances, p["tolerance"])
-    tenant_rows: list[dict] = []
-    for tkey, exp in expected_tenants.items():
-        actual = counted.per_tenant.get(tkey)
-        if actual is None:
-            tenant_rows.append({"table": f"{display(tkey)}", "expected": sum(exp.values()), "actual": None,
-                                "difference": None, "tolerance": "", "allowed": 0, "ok": False})
-            continue
-        tenants = sorted(set(exp) | set(actual))
-        full_exp = {t: exp.get(t, 0) for t in tenants}
-        full_act = {t: actual.get(t, 0) for t in tenants}
-        for r in compare(full_act, full_exp, {}, tolerances.get(tkey, p["tolerance"]), label="tenant"):
-            r["table"] = f"{display(tkey)}/{r.pop('tenant')}"
-            tenant_rows.append(r)
     for r in rows:
-        r["table"] = display(r["table"])
+        r["table"] = names.display(r["table"])
+    tenant_rows = compare_tenants(expected_tenants, counted.per_tenant, tolerances, p["tolerance"], names)
     bad_tenants = [r for r in tenant_rows if not r["ok"]]
     mismatches = sum(1 for r in rows if not r["ok"]) + len(bad_tenants)
-    report = render_table(rows) if rows else "(nothing compared)"
-    if bad_tenants:
-        report += "\n\nper tenant (mismatches only):\n" + render_table(bad_tenants[:50])
-        if len(bad_tenants) > 50:
-            report += f"\n... and {len(bad_tenants) - 50} more"
-    counts = {display(k): v for k, v in counted.totals.items()}
+    report = report_text(rows, bad_tenants)
+    counts = {names.display(k): v for k, v in counted.totals.items()}
     total = sum(v for v in counts.values() if v is not None)
     compared = len(rows) + len(tenant_rows)
     method = "estimate" if p["estimate"] else "exact"
-    summary = (f"{counted.database}: {len(counts)} tables, {total} rows ({method}); "
-               f"{compared} compared, {mismatches} mismatches")
     result = {
         "changed": False,
         "counts": counts,
@@ -404,11 +421,12 @@ def main() -> None:
         "database": counted.database,
         "server_version": counted.server_version,
         "taken_at": counted.taken_at,
-        "summary": summary,
+        "summary": (f"{counted.database}: {len(counts)} tables, {total} rows ({method}); "
+                    f"{compared} compared, {mismatches} mismatches"),
     }
     if per_tenant:
-        result["tenant_counts"] = {display(k): v for k, v in counted.per_tenant.items()}
-        result["skipped_tenant_tables"] = [display(k) for k in counted.skipped_tenant_tables]
+        result["tenant_counts"] = {names.display(k): v for k, v in counted.per_tenant.items()}
+        result["skipped_tenant_tables"] = [names.display(k) for k in counted.skipped_tenant_tables]
     if mismatches and p["fail_on_mismatch"]:
         module.fail_json(msg=f"row counts of database {counted.database} differ from the expected counts "
                              f"({mismatches} mismatch(es)):\n{report}", **result)
