@@ -100,7 +100,7 @@ class HashingSource:
 
     def drain(self) -> None:
         """Read (and hash) whatever the consumer left unread."""
-        for _ in self:
+        for _block in self:
             pass
 
 
@@ -482,7 +482,7 @@ def read_header_and_toc(rd: ArchiveReader, result: ScanResult, directory: bool) 
     else:
         level = rd.int("the compression")
         result.compression = "none" if level == 0 else "gzip"
-    tm = [rd.int("the creation time") for _ in range(7)]  # sec, min, hour, mday, mon, year, isdst
+    tm = [rd.int("the creation time") for _field in range(7)]  # sec, min, hour, mday, mon, year, isdst
     result.archive_created_at = (f"{tm[5] + 1900:04d}-{tm[4] + 1:02d}-{tm[3]:02d}T"
                                  f"{tm[2]:02d}:{tm[1]:02d}:{tm[0]:02d}")
     result.database = rd.str("the database name")

@@ -266,8 +266,11 @@ def compose_container(project_dir: str, service: str, files: list[str] | None = 
         cmd += ["-p", project_name]
     cmd += ["ps", "-q", "--status", "running", service]
     try:
-        res = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-    except FileNotFoundError:
+        # cwd: Compose resolves relative -f paths against the working directory, not --project-directory.
+        res = subprocess.run(cmd, capture_output=True, timeout=60, check=False, cwd=project_dir)
+    except FileNotFoundError as exc:
+        if exc.filename == project_dir:
+            raise PgError(f"compose_project_dir {project_dir} does not exist") from None
         raise PgError("docker is not installed on the managed host: the compose_* options need "
                       "Docker Compose v2") from None
     if res.returncode != 0:

@@ -22,7 +22,7 @@ NULL_TENANT = "(null)"
 def split_table(name: str, schema: str) -> tuple[str, str]:
     """``Tenant`` -> (schema, "Tenant"); ``audit.Event`` -> ("audit", "Event")."""
     if "." in name:
-        sch, _, table = name.partition(".")
+        sch, _dot, table = name.partition(".")
         return sch, table
     return schema, name
 

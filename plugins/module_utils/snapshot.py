@@ -49,14 +49,16 @@ class SnapshotSession:
         return self
 
     def _send(self, sql: str) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
+        if self._proc is None or self._proc.stdin is None:
+            raise PgError("the snapshot session is not open (use it in a 'with' block)")
         text = sql.strip()
         self._proc.stdin.write((text if text.endswith(";") else text + ";").encode() + b"\n")
         self._proc.stdin.flush()
 
     def _query(self, sql: str) -> str:
         """Send one statement returning one value; psql flushes each result, so read one line."""
-        assert self._proc is not None and self._proc.stdout is not None
+        if self._proc is None or self._proc.stdout is None:
+            raise PgError("the snapshot session is not open (use it in a 'with' block)")
         self._send(sql)
         line = self._proc.stdout.readline()
         if not line:

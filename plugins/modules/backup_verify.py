@@ -438,7 +438,7 @@ def main() -> None:
         max_shrink_percent=p["max_shrink_percent"],
         now=datetime.datetime.now(datetime.UTC),
     )
-    result, _ = verify_s3(module, inp) if p["s3_object"] else verify_local(module, inp)
+    result, _manifest_location = verify_s3(module, inp) if p["s3_object"] else verify_local(module, inp)
     inp.result = result
     checks, facts = evaluate(inp)
     output = build_output(inp, checks, facts)

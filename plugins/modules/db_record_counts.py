@@ -302,7 +302,7 @@ class Names:
         return f"{s}.{t}"
 
     def display(self, qualified: str) -> str:
-        s, _, t = qualified.partition(".")
+        s, _dot, t = qualified.partition(".")
         return t if s == self.schema else qualified
 
 
