@@ -779,9 +779,10 @@ def scan_stream(chunks: Iterable[bytes], name: str = "") -> ScanResult:
     source = HashingSource(chunks)
     it = iter(source)
     first = b""
-    for block in it:
-        first = block
-        break
+    for block in it:  # gather enough bytes to recognise the format, whatever the chunk size
+        first += block
+        if len(first) >= 64:
+            break
 
     def replay() -> Iterator[bytes]:
         if first:

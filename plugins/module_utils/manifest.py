@@ -193,7 +193,8 @@ def build(
     optional = {
         "tenant_column": tenant_column,
         "tenant_row_counts": (
-            {t: dict(sorted(c.items())) for t, c in sorted(tenant_row_counts.items())} if tenant_row_counts else None
+            {t: dict(sorted(c.items())) if isinstance(c, dict) else c for t, c in sorted(tenant_row_counts.items())}
+            if tenant_row_counts else None
         ),
         "snapshot": snapshot,
         "pg_dump_options": pg_dump_options,

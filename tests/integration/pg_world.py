@@ -115,7 +115,7 @@ class PgCluster:
 
     def counts(self, db: str, tables: list[str] = TABLES) -> dict[str, int]:
         """Ground truth, counted independently of the modules."""
-        return {t: int(self.psql(db, f'SELECT count(*) FROM "{t}"')) for t in tables}
+        return {t: int(self.psql(db, f'SELECT count(*) FROM "{t}"')) for t in tables}  # noqa: S608 - test names
 
     def database_url(self, db: str, password: str = APP_PASSWORD) -> str:
         from urllib.parse import quote  # noqa: PLC0415
@@ -179,7 +179,8 @@ def run_module(module: str, args: dict, *, python: str = SYSTEM_PYTHON, check: b
            "-e", f"ansible_python_interpreter={python}"]
     if check:
         cmd.append("--check")
-    run_env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+    run_env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+               "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_LOCALHOST_WARNING": "0",
                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
     res = subprocess.run(cmd, capture_output=True, env=run_env, cwd=REPO, check=False, timeout=600)
@@ -188,7 +189,8 @@ def run_module(module: str, args: dict, *, python: str = SYSTEM_PYTHON, check: b
         data = json.loads(out[out.index("{"):])
         host = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
     except (ValueError, KeyError, IndexError) as exc:
-        raise AssertionError(f"no JSON result from ansible ({exc}):\n{out[-3000:]}\n{res.stderr.decode()[-3000:]}")
+        raise AssertionError(f"no JSON result from ansible ({exc}):\n{out[-3000:]}\n"
+                             f"{res.stderr.decode()[-3000:]}") from None
     host["_rc"] = res.returncode
     return host
 
@@ -236,7 +238,7 @@ def wait_until(what: str, probe, timeout: float = 60.0, interval: float = 0.3):
             value = probe()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+        except Exception as exc:
             last = exc
         time.sleep(interval)
     raise AssertionError(f"{what} not ready after {timeout:.0f}s (last error: {last})")

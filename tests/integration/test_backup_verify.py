@@ -8,6 +8,7 @@ host, except for the S3 tests, which need boto3.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import json
@@ -17,16 +18,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from pg_world import (  # noqa: F401 - pg and backups are fixtures
-    TABLES,
+from pg_world import (
     PgCluster,
     backup_name,
-    backups,
     check_status,
     make_backup,
     mf,
-    pg,
     run_module,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -281,20 +280,24 @@ def test_directory_archive_with_a_truncated_member_fails(backups: dict[str, Path
 def test_manifest_counts_come_from_the_dump_snapshot_under_writes(pg: PgCluster, tmp_path: Path) -> None:
     """Rows inserted while the dump runs are in neither the dump nor the manifest: the two agree exactly."""
     stop = threading.Event()
+    inserted = [0]
 
     def writer() -> None:
-        n = 0
-        while not stop.is_set() and n < 2000:
-            n += 1
-            pg.psql("fleetpulse", 'INSERT INTO "Booking" SELECT \'live' + str(n) + '\', "tenantId", "vehicleId", '
-                    '"customerId", "startDate", "endDate", status, "totalAmount" FROM "Booking" LIMIT 1')
+        while not stop.is_set() and inserted[0] < 5000:
+            pg.psql("fleetpulse", 'INSERT INTO "Booking" SELECT \'live\' || :\'n\', "tenantId", "vehicleId", '
+                    '"customerId", "startDate", "endDate", status, "totalAmount" FROM "Booking" LIMIT 1',
+                    "-v", f"n={inserted[0]}")
+            inserted[0] += 1
 
     thread = threading.Thread(target=writer)
     before = pg.counts("fleetpulse")["Booking"]
     thread.start()
     try:
+        wait_until("the writer's first rows", lambda: inserted[0] >= 3)
         path = tmp_path / backup_name()
         manifest = make_backup(pg, "fleetpulse", path)
+        done_at = inserted[0]
+        wait_until("rows written after the dump", lambda: inserted[0] >= done_at + 3)
     finally:
         stop.set()
         thread.join()
@@ -335,10 +338,8 @@ def test_s3_object_is_streamed_and_checked(s3_world: dict, backups: dict[str, Pa
     cli = boto3.client("s3", endpoint_url=s3_world["controller_endpoint"], region_name="us-east-1",
                        aws_access_key_id=s3_world["access_key"], aws_secret_access_key=s3_world["secret_key"])
     bucket = "hb-backup-verify"
-    try:
+    with contextlib.suppress(cli.exceptions.BucketAlreadyOwnedByYou):
         cli.create_bucket(Bucket=bucket)
-    except cli.exceptions.BucketAlreadyOwnedByYou:
-        pass
     src = backups["plain.gz"]
     key = f"fleetpulse/db-backups/{src.name}"
     cli.upload_file(str(src), bucket, key)

@@ -17,17 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_world import (  # noqa: F401 - pg is a fixture
+from pg_world import (
     APP_PASSWORD,
     APP_USER,
     FIXTURES,
     REPO,
-    TABLES,
     PgCluster,
     backup_name,
     make_backup,
     mf,
-    pg,
     run_module,
     wait_until,
 )
