@@ -41,7 +41,7 @@ from ansible_collections.fleetpulse.dr.plugins.module_utils.snapshot import Snap
 PG_BIN = Path(os.environ.get("FP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 APP_USER = "fleetpulse"
 APP_PASSWORD = "s3cr:t/p@ss%word"  # URL-special characters on purpose: DATABASE_URL must percent-encode them
-TABLES = ["Tenant", "Booking", "Vehicle", "Customer"]
+TABLES = ("Tenant", "Booking", "Vehicle", "Customer")
 DUMP_OPTIONS = ["--clean", "--if-exists", "--no-owner", "--no-acl"]  # the plan's pg_dump options
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3, like a managed host: no psycopg, no boto3
 
@@ -113,7 +113,7 @@ class PgCluster:
         self.psql(name, data, "-v", f"tenants={tenants}", "-v", f"vehicles={vehicles}", "-v",
                   f"customers={customers}", "-v", f"bookings={bookings}")
 
-    def counts(self, db: str, tables: list[str] = TABLES) -> dict[str, int]:
+    def counts(self, db: str, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
         """Ground truth, counted independently of the modules."""
         return {t: int(self.psql(db, f'SELECT count(*) FROM "{t}"')) for t in tables}  # noqa: S608 - test names
 

@@ -31,8 +31,8 @@ from ansible_collections.fleetpulse.dr.plugins.module_utils.pgcounts import (
 def test_prisma_database_url() -> None:
     p = parse_database_url("postgresql://fleet%40pulse:p%40ss%3Aw%2Frd@db.internal:6432/fleetpulse"
                            "?schema=app&sslmode=require&connection_limit=5&connect_timeout=7")
-    assert (p.user, p.password, p.host, p.port, p.database) == ("fleet@pulse", "p@ss:w/rd", "db.internal", 6432,
-                                                                 "fleetpulse")
+    expected = ("fleet@pulse", "p@ss:w/rd", "db.internal", 6432, "fleetpulse")
+    assert (p.user, p.password, p.host, p.port, p.database) == expected
     assert (p.schema, p.sslmode, p.connect_timeout) == ("app", "require", 7)
     assert "p@ss" not in repr(p)
 

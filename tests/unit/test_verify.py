@@ -62,17 +62,17 @@ def test_size_shrink_threshold() -> None:
 
 
 def test_missing_and_empty_backups_skip_the_rest() -> None:
-    checks, _ = evaluate(inp(exists=False, result=None))
+    checks, _facts = evaluate(inp(exists=False, result=None))
     assert checks["exists"].status == "failed" and "does not exist" in checks["exists"].message
     assert all(c.status == "skipped" for n, c in checks.items() if n != "exists")
-    checks, _ = evaluate(inp(size_on_disk=0, result=None))
+    checks, _facts = evaluate(inp(size_on_disk=0, result=None))
     assert "is empty (0 bytes)" in checks["exists"].message
 
 
 def test_manifest_for_another_file_is_refused() -> None:
     man = {"file": "other.sql.gz", "format": "plain.gz", "sha256": "a" * 64, "size": 1000, "schema_version": 1,
            "finished_at": "2026-02-06T02:00:41Z", "row_counts": {}, "database": "fleetpulse"}
-    checks, _ = evaluate(inp(manifest=man, manifest_location="/b/m.json"))
+    checks, _facts = evaluate(inp(manifest=man, manifest_location="/b/m.json"))
     assert checks["manifest"].status == "failed" and "describes 'other.sql.gz'" in checks["manifest"].message
     assert checks["checksum"].status == "skipped"
     man["file"] = NAME
@@ -82,7 +82,7 @@ def test_manifest_for_another_file_is_refused() -> None:
 
 
 def test_failure_message_names_check_file_and_fix() -> None:
-    checks, _ = evaluate(inp(result=good_result(complete=False, complete_error="it ends inside the data")))
+    checks, _facts = evaluate(inp(result=good_result(complete=False, complete_error="it ends inside the data")))
     msg = failure_message(f"/b/{NAME}", checks)
     assert msg.startswith(f"backup /b/{NAME} failed 1 check(s): [complete]")
     assert "fix: pg_dump did not finish" in msg
