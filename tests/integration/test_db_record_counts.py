@@ -30,6 +30,8 @@ from pg_world import (
     wait_until,
 )
 
+from ansible_collections.fleetpulse.dr.plugins.module_utils.pg import DriverRunner, PgError, PsqlRunner
+
 pytestmark = pytest.mark.integration
 VENV_PYTHON = shutil.which("python") or "python"
 
@@ -151,11 +153,19 @@ def test_check_mode_counts_and_changes_nothing(pg: PgCluster) -> None:
     assert result["counts"] == pg.counts("fleetpulse")
 
 
-def test_sessions_are_read_only(pg: PgCluster) -> None:
-    """The module's sessions run with default_transaction_read_only: a table name cannot smuggle a write."""
+def test_table_names_cannot_smuggle_sql(pg: PgCluster) -> None:
     evil = 'Tenant"; DELETE FROM "Booking"; --'
     result = run_module("db_record_counts", {**conn(pg), "tables": [evil]})
     assert result["_rc"] != 0 and "not found" in result["msg"]
+    assert pg.counts("fleetpulse")["Booking"] == 30
+
+
+@pytest.mark.parametrize("runner_class", [DriverRunner, PsqlRunner])
+def test_sessions_are_read_only(pg: PgCluster, runner_class: type) -> None:
+    """Both ways in open read-only sessions (default_transaction_read_only): a write is refused by the server."""
+    runner = runner_class(pg.conn_params("fleetpulse"))
+    with pytest.raises(PgError, match="read-only transaction"):
+        runner.scalar('DELETE FROM "Booking"')
     assert pg.counts("fleetpulse")["Booking"] == 30
 
 
