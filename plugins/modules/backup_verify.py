@@ -102,6 +102,8 @@ options:
     type: bool
     default: true
 notes:
+  - "S3 objects are single files: plain, plain.gz and custom archives. A directory archive must be verified on disk
+    (or packed by the backup tooling)."
   - "Plain dumps are parsed as pg_dump writes them: a line starting with C(COPY) and ending in C(FROM stdin;)
     outside any data starts a data block. A function body with such a line at the start of a line could make
     a complete dump look incomplete (never the reverse)."
