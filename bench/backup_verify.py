@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, FleetPulse Platform Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark fleetpulse.dr.backup_verify against `gzip -t` on a ~1 GB plain .sql.gz (not a test).
