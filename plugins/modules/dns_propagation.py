@@ -18,6 +18,8 @@ description:
     old answer keep it until its TTL runs out.
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   record:
     description:
@@ -90,6 +92,8 @@ options:
     type: bool
     default: true
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details:

@@ -20,6 +20,7 @@ description:
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetpulse.dr.dns_provider
 options:
   record:
@@ -57,6 +58,8 @@ options:
     choices: [present, absent]
     default: present
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -17,6 +17,7 @@ description:
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetpulse.dr.dns_provider
 options:
   records:
@@ -33,6 +34,8 @@ options:
     choices: [A, AAAA]
     default: [A, AAAA]
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details:

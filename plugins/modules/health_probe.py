@@ -19,6 +19,8 @@ description:
   - Never fails because a server is unhealthy; the result says so. It fails only on bad parameters.
 author:
   - FleetPulse Platform Engineering (@fleetpulse)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   url:
     description:
@@ -54,8 +56,8 @@ options:
     default: 2
   validate_certs:
     description:
-      - Verify the server's certificate against the URL's host name. Leave on: a server with a
-        wrong certificate is not healthy for the users.
+      - Verify the server's certificate against the URL's host name. Leave it on, since a server with
+        a wrong certificate is not healthy for the users.
     type: bool
     default: true
   ca_path:
@@ -63,6 +65,8 @@ options:
       - CA bundle to verify the certificate with, instead of the system's.
     type: path
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details:

@@ -261,8 +261,8 @@ def test_unhealthy_standby_is_refused_even_with_force(world, sites, name, rfc213
     ("dns_failover_rfc2136_key_secret", "d3Jvbmcgc2VjcmV0IG9mIDMyIGJ5dGVzIGV4YWN0bHkhIQ==", "(BADSIG)"),
     ("dns_failover_rfc2136_key_name", "no-such-key", "does not know TSIG key 'no-such-key' (BADKEY)"),
 ])
-def test_wrong_tsig_key_fails_clearly_and_changes_nothing(world, sites, name, rfc2136, tmp_path, field, value,
-                                                          expected):
+def test_wrong_tsig_key_fails_clearly_and_changes_nothing(world, sites, name, rfc2136, tmp_path,  # noqa: PLR0917
+                                                          field, value, expected):
     seed_bind(world, name, sites["primary"])
     set_health(world, "failover-primary", False)
 

@@ -84,8 +84,8 @@ class RecordingCloudflare(CloudflareProvider):
     """Cloudflare provider whose HTTP requests are recorded instead of sent (ordering only)."""
 
     def __init__(self, existing: list[dict[str, Any]]) -> None:
-        super().__init__(ProviderParams(zone="example.com", options={"api_url": "https://api.invalid",
-                                                                      "zone_id": "z1", "api_token": "t"}))
+        options = {"api_url": "https://api.invalid", "zone_id": "z1", "api_token": "t"}
+        super().__init__(ProviderParams(zone="example.com", options=options))
         self.calls: list[tuple[str, str, dict | None]] = []
         self._records[("example.com", "A")] = existing
 
@@ -97,8 +97,8 @@ class RecordingCloudflare(CloudflareProvider):
 def test_cloudflare_creates_new_addresses_before_deleting_old_ones():
     provider = RecordingCloudflare([{"id": "old", "content": "192.0.2.1", "ttl": 300, "proxied": False}])
     provider.write("example.com", "A", RRSet(("192.0.2.1",), 300, False), RRSet(("192.0.2.2",), 60, False))
-    assert [(m, p) for m, p, _ in provider.calls] == [("POST", "/zones/z1/dns_records"),
-                                                      ("DELETE", "/zones/z1/dns_records/old")]
+    assert [(method, path) for method, path, _body in provider.calls] == [
+        ("POST", "/zones/z1/dns_records"), ("DELETE", "/zones/z1/dns_records/old")]
     assert provider.calls[0][2] == {"type": "A", "name": "example.com", "content": "192.0.2.2", "ttl": 60,
                                     "proxied": False}
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, FleetPulse Platform Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """TEST DOUBLE of the Cloudflare v4 API: the subset fleetpulse.dr's cloudflare provider uses.
@@ -124,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header:
             raise APIError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme != "Bearer" or not token:
             raise APIError(400, 6003, "Invalid request headers")
         scope = TOKENS.get(token)
@@ -212,8 +211,8 @@ class Handler(BaseHTTPRequestHandler):
             record = _normalise(zone, body, base)
             if _identical(zone["id"], record):
                 raise APIError(400, 81058, "An identical record already exists.")
-            record.update({k: store[record_id][k] for k in ("id", "zone_id", "zone_name", "created_on", "proxiable",
-                                                             "meta", "comment", "tags")})
+            kept = ("id", "zone_id", "zone_name", "created_on", "proxiable", "meta", "comment", "tags")
+            record.update({k: store[record_id][k] for k in kept})
             record["modified_on"] = _now()
             store[record_id] = record
             return 200, {"result": record}

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, FleetPulse Platform Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """moto_server with one fix to its IAM signature check, so Route53 GET requests can be authenticated.
