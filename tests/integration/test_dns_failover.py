@@ -30,6 +30,7 @@ WORLD = [sys.executable, str(REPO / "tests" / "world" / "world.py")]
 SERVICES = ["dns", "dns-secondary", "failover-primary", "failover-standby", "route53", "cloudflare"]
 PLAYBOOK = REPO / "playbooks" / "dns-failover.yml"
 ZONE = "fleetpulse.test"
+ENVIRONMENT = "dnstest"
 PRIMARY_V6 = "2001:db8::10"
 STANDBY_V6 = "2001:db8::20"
 
@@ -141,13 +142,18 @@ class Run:
         return self
 
 
-def playbook(tmp_path: Path, settings: dict, *args: str, **extra_vars) -> Run:
-    """ansible-playbook playbooks/dns-failover.yml with settings in the inventory's group_vars/all."""
+def playbook(tmp_path: Path, settings: dict, *args: str, confirm: bool = True, **extra_vars) -> Run:
+    """ansible-playbook playbooks/dns-failover.yml with settings in the inventory's group_vars/all.
+
+    With ``confirm`` (the default) the run carries dns_failover_confirm naming the environment.
+    """
     inventory = tmp_path / f"inventory-{uuid.uuid4().hex[:6]}"
     (inventory / "group_vars" / "all").mkdir(parents=True)
     (inventory / "hosts.yml").write_text("all: {}\n")
     (inventory / "group_vars" / "all" / "dns_failover.yml").write_text(json.dumps(settings, indent=2))
     command = ["ansible-playbook", "-i", str(inventory / "hosts.yml"), str(PLAYBOOK), *args]
+    if confirm:
+        extra_vars = {"dns_failover_confirm": ENVIRONMENT, **extra_vars}
     for key, value in extra_vars.items():
         command += ["-e", json.dumps({key: value})]
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"), "ANSIBLE_NOCOLOR": "1",
@@ -159,6 +165,7 @@ def playbook(tmp_path: Path, settings: dict, *args: str, **extra_vars) -> Run:
 
 def common_settings(world: dict, sites: dict, name: str) -> dict:
     return {
+        "fleetpulse_environment": ENVIRONMENT,
         "dns_failover_zone": ZONE,
         "dns_failover_records": [name],
         "dns_failover_primary_ipv4": sites["primary"],
@@ -274,11 +281,25 @@ def test_wrong_tsig_key_fails_clearly_and_changes_nothing(world, sites, name, rf
         assert dig(ns, name, "A") == [(60, sites["primary"])]
 
 
+def test_changes_need_the_confirmation_naming_the_environment(world, sites, name, rfc2136, tmp_path):
+    seed_bind(world, name, sites["primary"])
+    set_health(world, "failover-primary", False)
+
+    for extra in ({}, {"dns_failover_confirm": "production"}):
+        run = playbook(tmp_path, rfc2136, confirm=False, **extra).failed()  # the default action: switch
+        assert f"changes the public DNS records of environment '{ENVIRONMENT}'" in run.out
+        assert f"-e dns_failover_confirm={ENVIRONMENT}" in run.out
+        assert dig(nameservers(world)[0], name, "A") == [(60, sites["primary"])]
+    # Reading needs no confirmation.
+    assert "health of primary" in playbook(tmp_path, rfc2136, confirm=False, dns_failover_action="status").ok().out
+
+
 def test_check_mode_shows_the_planned_records_and_changes_nothing(world, sites, name, rfc2136, tmp_path):
     seed_bind(world, name, sites["primary"], ipv6=PRIMARY_V6)
     set_health(world, "failover-primary", False)
 
-    run = playbook(tmp_path, rfc2136, "--check", "--diff", dns_failover_action="switch").ok()
+    # The playbook's default action is the switch; check mode needs no confirmation.
+    run = playbook(tmp_path, rfc2136, "--check", "--diff", confirm=False).ok()
     assert f"-{name}. 60 IN A {sites['primary']}" in run.out
     assert f"+{name}. 60 IN A {sites['standby']}" in run.out
     assert f"-{name}. 60 IN AAAA {PRIMARY_V6}" in run.out
