@@ -504,3 +504,18 @@ def test_cloudflare_wrong_token_fails_clearly_and_changes_nothing(world, sites, 
     assert "Cloudflare rejected the API token (code 10000: Authentication error)" in run.out
     assert wrong not in run.out
     assert cloudflare_records(world, name) == [(300, sites["primary"], False)]
+
+
+def test_cloudflare_proxied_record_stays_proxied_and_skips_the_dns_check(world, sites, name, cloudflare, tmp_path):
+    """Proxied names answer Cloudflare's addresses in DNS, so only unproxied ones are checked there."""
+    zone = cloudflare_zone(world)
+    record = cloudflare_api(world, "GET", f"/zones/{zone}/dns_records?type=A&name={name}")["result"][0]
+    cloudflare_api(world, "PATCH", f"/zones/{zone}/dns_records/{record['id']}", {"proxied": True})
+    set_health(world, "failover-primary", False)
+    # With the DNS check on and pointed at BIND (which has no such name), only a skipped check can pass.
+    settings = {**cloudflare, "dns_failover_verify": True, "dns_failover_verify_timeout": 3,
+                "dns_failover_verify_nameservers": [_svc(world, "dns")["ip"]]}
+    run = playbook(tmp_path, settings, dns_failover_action="switch").ok()
+    assert cloudflare_records(world, name) == [(1, sites["standby"], True)]
+    assert "propagation:" not in run.out
+    assert f"proxied by Cloudflare (not checked by DNS, its edge answers for them): {name}" in run.out
