@@ -157,7 +157,7 @@ def playbook(tmp_path: Path, settings: dict, *args: str, confirm: bool = True, *
     for key, value in extra_vars.items():
         command += ["-e", json.dumps({key: value})]
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
+           "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0", "FLEETPULSE_DR_TIMELINE_DIR": str(tmp_path / "timeline")}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False)
     return Run(proc)
@@ -225,6 +225,13 @@ def test_switch_when_primary_fails_and_standby_passes(world, sites, name, rfc213
     assert "ns1.fleetpulse.test" in run.out
     assert "ns2.fleetpulse.test" in run.out
     assert "UNHEALTHY (HTTP 503" in run.out
+    # The DR timeline records the switch against plan 3.5's 30 min RTO.
+    record = json.loads(next((tmp_path / "timeline").glob("*-dns-failover.json")).read_text())
+    assert [p["name"] for p in record["phases"]] == [
+        "Preflight", "Health checks", "Update DNS records", "Verify DNS propagation", "Restored"]
+    assert record["status"] == "restored"
+    assert record["objectives"][0]["name"] == "RTO 3.5 DNS Failover"
+    assert record["objectives"][0]["met"] is True
 
     # The name now leads to the standby: HTTPS to the address DNS gives, with the world CA.
     address = dig(nameservers(world)[1], name, "A")[0][1]
