@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,3 +27,13 @@ def wait_for(what: str, probe: Callable[[], bool], timeout: float = 30.0, interv
             return
         time.sleep(interval)
     pytest.fail(f"{what}: not true after {timeout:.0f}s")
+
+
+def run_playbook(playbook: str, *args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a playbook of this scenario against the test host, with Molecule's inventory and config."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(EPHEMERAL / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(EPHEMERAL / "inventory"),
+           str(REPO / "molecule" / "default" / playbook), *args]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=600)

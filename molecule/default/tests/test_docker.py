@@ -9,7 +9,7 @@ import subprocess
 import uuid
 
 import pytest
-from helpers import EPHEMERAL, REPO, TEST_DIR
+from helpers import TEST_DIR, run_playbook
 
 IMAGE = "fp-test/busybox:local"
 COMPOSE_BINARY = os.environ.get("FP_COMPOSE_BINARY", "/usr/local/lib/docker/cli-plugins/docker-compose")
@@ -104,11 +104,7 @@ def test_registry_ca_trusted_for_push_and_pull(host, local_image, world):
 def test_changed_daemon_json_restarts_the_engine_once(host):
     """The positive side of the handler: a changed daemon.json restarts docker (runs last)."""
     before = engine_starts(host)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(EPHEMERAL / "ansible.cfg")}
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(EPHEMERAL / "inventory"), str(REPO / "molecule/default/converge.yml"),
-         "--tags", "docker_config", "-e", "docker_log_max_file=4"],
-        capture_output=True, text=True, env=env, check=False, timeout=600)
+    run = run_playbook("apply_docker.yml", "--tags", "docker_config", extra_vars={"docker_log_max_file": 4})
     assert run.returncode == 0, run.stdout[-3000:]
     assert engine_starts(host) == before + 1
     assert json.loads(host.file("/etc/docker/daemon.json").content_string)["log-opts"]["max-file"] == "4"
