@@ -39,4 +39,3 @@ def host_ip(host, world) -> str:
     """The host's address on the world network (not the inner engine's docker0)."""
     route = host.check_output(f"ip -4 -o route get {world['gateway']}").split()
     return route[route.index("src") + 1]
-
