@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import tarfile
+from importlib import metadata
 from pathlib import Path
 
-import ansible_collections
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +69,8 @@ def installed_env(tarball, tmp_path_factory, isolated_env) -> dict[str, str]:
                    cwd=dest, env=isolated_env, capture_output=True, text=True, check=True)
     assert (dest / "ansible_collections" / "fleetpulse" / "dr" / "MANIFEST.json").is_file()
     # The temporary path first, then the collections of the `ansible` package (community.docker, ...).
-    package_collections = Path(next(iter(ansible_collections.__path__))).parent
+    package_collections = Path(metadata.distribution("ansible").locate_file("ansible_collections")).parent
+    assert (package_collections / "ansible_collections" / "community" / "docker").is_dir()
     return {**isolated_env, "ANSIBLE_COLLECTIONS_PATH": f"{dest}:{package_collections}",
             "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false"}
 
