@@ -20,6 +20,8 @@ Endpoints and credentials of running services are in .world/<ns>/world.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import importlib
 import json
@@ -61,6 +63,23 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on ``path`` (created if missing) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# Images are shared by every checkout on the machine; services by every run in a namespace.
+# Concurrent runs (parallel scenarios) serialise on these locks: namespace lock first, then images.
+IMAGES_LOCK = Path(os.environ.get("FP_IMAGES_LOCK", "/var/tmp/fleetpulse-test-images.lock"))
 
 
 def log(msg: str) -> None:
@@ -438,7 +457,8 @@ def cmd_up(world: World, names: list[str]) -> None:
     ensure_ca(world)
     ensure_network(world)
     needed = sorted({SERVICES[n].image for n in names})
-    build_images(needed)
+    with locked(IMAGES_LOCK):
+        build_images(needed)
     data = world.load()
     data.update({
         "namespace": world.ns,
@@ -527,14 +547,19 @@ def main(argv: list[str] | None = None) -> int:
     state = Path(os.environ.get("FP_WORLD_DIR", REPO / ".world" / args.ns))
     state.mkdir(parents=True, exist_ok=True)
     world = World(ns=args.ns, state=state)
+    ns_lock = state / ".lock"
     if args.cmd == "images":
-        build_images(args.names or None, force=args.force)
+        with locked(IMAGES_LOCK):
+            build_images(args.names or None, force=args.force)
     elif args.cmd == "up":
-        cmd_up(world, args.services)
+        with locked(ns_lock):
+            cmd_up(world, args.services)
     elif args.cmd == "down":
-        cmd_down(world, args.services)
+        with locked(ns_lock):
+            cmd_down(world, args.services)
     elif args.cmd == "ref":
-        build_images([args.name])
+        with locked(IMAGES_LOCK):
+            build_images([args.name])
         print(image_ref(args.name))
     elif args.cmd == "prune":
         prune_images()
@@ -546,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, svc in sorted(SERVICES.items()):
             print(f"{name:12} {svc.doc}")
     elif args.cmd == "push":
-        print(push_image(world, args.source, args.repository))
+        with locked(ns_lock):
+            print(push_image(world, args.source, args.repository))
     return 0
 
 
