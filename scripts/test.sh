@@ -4,6 +4,7 @@
 #   bash scripts/test.sh                 # everything: lint, sanity, pytest, every Molecule scenario
 #   bash scripts/test.sh lint sanity     # chosen stages: lint | sanity | pytest | molecule
 #   bash scripts/test.sh molecule backup # one Molecule scenario (or several)
+#   FP_MOLECULE_JOBS=2 bash scripts/test.sh molecule   # two scenarios at a time
 #
 # Exits non-zero if any stage fails; every stage runs even after a failure so one
 # run reports everything. Stage timings are printed at the end.
@@ -65,6 +66,9 @@ run_pytest() {
   stage "pytest (unit + integration)" python -m pytest tests -p no:cacheprovider -q
 }
 
+# Scenarios run one at a time, or FP_MOLECULE_JOBS at a time (each with its own test hosts;
+# world services are shared and world.py serialises their start). Logs of parallel runs are
+# printed whole, one scenario after the other, when they finish.
 run_molecule() {
   local list=("${scenarios[@]}")
   if [ ${#list[@]} -eq 0 ]; then
@@ -75,8 +79,36 @@ run_molecule() {
       [ "$s" = default ] || list+=("$s")
     done
   fi
+  local jobs=${FP_MOLECULE_JOBS:-1}
+  if [ "$jobs" -le 1 ] || [ ${#list[@]} -le 1 ]; then
+    for s in "${list[@]}"; do
+      stage "molecule $s" molecule test -s "$s"
+    done
+    return
+  fi
+  local logdir s
+  logdir=$(mktemp -d /tmp/fp-molecule.XXXXXX)
   for s in "${list[@]}"; do
-    stage "molecule $s" molecule test -s "$s"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    (
+      t0=$(date +%s)
+      molecule test -s "$s" >"$logdir/$s.log" 2>&1
+      echo "$? $(( $(date +%s) - t0 ))" >"$logdir/$s.result"
+    ) &
+    printf '\n==== molecule %s started (log %s)\n' "$s" "$logdir/$s.log"
+  done
+  wait
+  for s in "${list[@]}"; do
+    local rc secs
+    read -r rc secs <"$logdir/$s.result"
+    printf '\n==== molecule %s\n' "$s"
+    cat "$logdir/$s.log"
+    if [ "$rc" = 0 ]; then
+      timings+=("$(printf '%-34s ok    %4ss' "molecule $s" "$secs")")
+    else
+      failed+=("molecule $s")
+      timings+=("$(printf '%-34s FAIL  %4ss' "molecule $s" "$secs")")
+    fi
   done
 }
 
