@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import world  # noqa: E402 - the test world's library, next to this file
+import world
 
 APP_VERSIONS = ["1.4.1", "1.4.2"]
 LATEST = "1.4.2"

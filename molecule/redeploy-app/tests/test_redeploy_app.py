@@ -38,7 +38,7 @@ def _get(url: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def _snapshot(host) -> dict:  # noqa: ANN001
+def _snapshot(host) -> dict:
     """What must not move when a redeploy is refused: containers, their images and starts, .env, local tags."""
     ids = host.check_output("docker ps -aq --filter label=com.docker.compose.project=carrental").split()
     containers = host.check_output(
@@ -70,7 +70,7 @@ def test_health_through_nginx_is_ok_with_the_registry_version():
 
 
 def test_web_is_served_through_nginx():
-    with urllib.request.urlopen(f"http://{_host_ip()}/", timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"http://{_host_ip()}/", timeout=10) as resp:
         assert resp.status == 200
         assert b"FleetPulse" in resp.read()
 
@@ -99,7 +99,7 @@ def test_data_is_untouched(host):
 
 
 @pytest.fixture(scope="module")
-def snapshot_before(host) -> dict:  # noqa: ANN001
+def snapshot_before(host) -> dict:
     return _snapshot(host)
 
 

@@ -13,7 +13,7 @@ VERSION = os.environ.get("FLEETPULSE_VERSION", "1.4.2")
 class Handler(SimpleHTTPRequestHandler):
     server_version = "fleetpulse-replica-web"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/version":
             data = f'{{"version": "{VERSION}"}}\n'.encode()
             self.send_response(200)

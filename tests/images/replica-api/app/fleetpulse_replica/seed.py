@@ -103,7 +103,7 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n,
      LATERAL (SELECT md5(%(seed)s || ':t:' || n) AS h) x,
      LATERAL (SELECT {_pick(CITIES, 0)} AS city, {_pick(["Car Rental", "Fleet", "Mobility", "Motors"], 1)} AS kind,
                      timestamp '2023-01-01' + n * interval '1 day' AS created) y
-""")
+""")  # noqa: S608 - constant SQL; values are bound parameters
 
 
 def vehicle_sql() -> str:
@@ -121,7 +121,7 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n,
      LATERAL (SELECT {_pick(MAKES, 0)} AS mm,
                      timestamp '2023-06-01' + ({r(1)} % 500) * interval '1 day' + n * interval '1 second'
                          AS created) y
-""")
+""")  # noqa: S608 - constant SQL; values are bound parameters
 
 
 def customer_sql() -> str:
@@ -135,7 +135,7 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n,
      LATERAL (SELECT md5(%(seed)s || ':c:' || n) AS h, {_id("t", "((n - 1) / %(per)s + 1)")} AS tid) x,
      LATERAL (SELECT {_pick(FIRST, 0)} AS first, {_pick(LAST, 1)} AS last,
                      timestamp '2023-06-01' + ({r(3)} % 700) * interval '1 day' AS created) y
-""")
+""")  # noqa: S608 - constant SQL; values are bound parameters
 
 
 def booking_sql() -> str:
@@ -160,7 +160,7 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) n,
                      (ARRAY['COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','CANCELLED',
                             'ACTIVE','CONFIRMED','PENDING'])[1 + {r(1)} % 10] AS status) y,
      LATERAL (SELECT y.status IN ('ACTIVE', 'COMPLETED') AND n % %(doc_every)s = 0 AS doc) z
-""")
+""")  # noqa: S608 - constant SQL; values are bound parameters
 
 
 def _log(msg: str) -> None:
@@ -175,11 +175,11 @@ def _human(size: float) -> str:
     return f"{size:.1f} GB"
 
 
-def counts(conn) -> dict[str, int]:  # noqa: ANN001
-    return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+def counts(conn) -> dict[str, int]:
+    return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}  # noqa: S608
 
 
-def _insert(conn, table: str, sql: str, total: int, params: dict) -> None:  # noqa: ANN001
+def _insert(conn, table: str, sql: str, total: int, params: dict) -> None:
     started = time.monotonic()
     done = 0
     while done < total:
@@ -193,7 +193,7 @@ def _insert(conn, table: str, sql: str, total: int, params: dict) -> None:  # no
 def object_payload(seed: str, key: str, scale: Scale) -> tuple[bytes, str]:
     """The bytes and content type of object ``key``: a function of seed and key only."""
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 - reproducible filler, not secrets
     spread = 0.5 + digest[8] / 255  # 0.5x .. 1.5x the average size
     if key.endswith(".jpg"):
         body = rng.randbytes(int(scale.photo_kb * 1024 * spread))
@@ -204,7 +204,7 @@ def object_payload(seed: str, key: str, scale: Scale) -> tuple[bytes, str]:
     return text + rng.randbytes(int(6144 * spread)) + b"\n%%EOF\n", "application/pdf"
 
 
-def object_keys(conn) -> Iterator[str]:  # noqa: ANN001
+def object_keys(conn) -> Iterator[str]:
     with conn.cursor(name="fp_object_keys") as cur:
         cur.itersize = 5000
         cur.execute('SELECT "photoKey" FROM "Vehicle" WHERE "photoKey" IS NOT NULL '
@@ -214,7 +214,7 @@ def object_keys(conn) -> Iterator[str]:  # noqa: ANN001
             yield key
 
 
-def ensure_bucket(client, bucket: str) -> bool:  # noqa: ANN001
+def ensure_bucket(client, bucket: str) -> bool:
     """Create the bucket if missing; True when it was created."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
@@ -228,7 +228,7 @@ def ensure_bucket(client, bucket: str) -> bool:  # noqa: ANN001
     return True
 
 
-def delete_prefix(client, bucket: str, prefix: str) -> int:  # noqa: ANN001
+def delete_prefix(client, bucket: str, prefix: str) -> int:
     deleted = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
@@ -238,7 +238,7 @@ def delete_prefix(client, bucket: str, prefix: str) -> int:  # noqa: ANN001
     return deleted
 
 
-def upload_objects(db: Database, storage: Storage, seed: str, scale: Scale, jobs: int,
+def upload_objects(db: Database, storage: Storage, seed: str, scale: Scale, *, jobs: int,
                    skip: set[str] = frozenset()) -> tuple[int, int]:
     """Upload the object of every key the rows reference, except those in ``skip``; return (count, bytes)."""
     client = storage.client()
@@ -286,7 +286,7 @@ def seed(db: Database, storage: Storage | None, seed_value: str, scale: Scale, *
     from . import migrate  # noqa: PLC0415
 
     started = time.monotonic()
-    _, todo, failed = migrate.pending(db, migrate_dir())
+    _applied, todo, failed = migrate.pending(db, migrate_dir())
     if todo or failed:
         raise SystemExit(f"[seed] the schema is not migrated (pending: {', '.join(todo) or '-'}; failed: "
                          f"{', '.join(failed) or '-'}): run `fleetpulse-replica migrate deploy` first")
@@ -330,7 +330,7 @@ def seed(db: Database, storage: Storage | None, seed_value: str, scale: Scale, *
             _log(f"reset: deleted {removed:,} objects under {OBJECT_PREFIX}")
         present = {o["Key"] for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=storage.bucket, Prefix=OBJECT_PREFIX) for o in page.get("Contents", [])}
-        count, size = upload_objects(db, storage, seed_value, scale, jobs, skip=present)
+        count, size = upload_objects(db, storage, seed_value, scale, jobs=jobs, skip=present)
         changed = changed or count > 0
         objects = {"bucket": storage.bucket, "uploaded": count, "uploaded_bytes": size, "kept": len(present)}
     return {"changed": changed, "seed": seed_value, "scale": asdict(scale), "rows": rows, "database_bytes": db_bytes,
@@ -338,7 +338,7 @@ def seed(db: Database, storage: Storage | None, seed_value: str, scale: Scale, *
             "rows_seconds": round(rows_seconds, 1)}
 
 
-def migrate_dir():  # noqa: ANN201
+def migrate_dir():
     from .config import DEFAULT_MIGRATIONS  # noqa: PLC0415
 
     return DEFAULT_MIGRATIONS
