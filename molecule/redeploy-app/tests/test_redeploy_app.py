@@ -90,6 +90,25 @@ def test_api_and_web_run_the_registry_images_not_the_corrupted_one(host):
         assert "io.fleetpulse.test.corrupted" not in (image["Config"]["Labels"] or {})
 
 
+def test_the_project_was_deployed_from_its_git_repository_at_the_tag(host):
+    tag = host.check_output("git -C /srv/git/fleetpulse.git rev-parse v1.4.2^{commit}")
+    assert host.check_output("git -C /opt/fleetpulse rev-parse HEAD") == tag
+    assert host.check_output("git -C /opt/fleetpulse status --porcelain --untracked-files=no") == ""
+    env = host.file("/opt/fleetpulse/.env")
+    assert (env.user, env.mode) == ("deploy", 0o600)
+
+
+def test_standing_the_replica_up_again_changes_nothing():
+    """app_stack (git source, .env, nginx.conf, login, up, migrations, health) and the seed are idempotent."""
+    playbook = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "molecule" / "resources" / "replica.yml"
+    res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook),
+                          "-e", "replica_seed_scale=small", "-e", "replica_source=git"],
+                         capture_output=True, text=True, timeout=900, check=False)
+    assert res.returncode == 0, res.stdout[-3000:]
+    recap = [line for line in res.stdout.splitlines() if " changed=" in line and ("ok=" in line)]
+    assert recap and all(" changed=0 " in line for line in recap), recap
+
+
 def test_data_is_untouched(host):
     before = json.loads(host.file("/root/redeploy-app-test-checksum.json").content_string)
     after = json.loads(host.check_output("docker exec api fleetpulse-replica checksum"))
