@@ -134,6 +134,13 @@ def test_bad_registry_password_is_refused_and_the_stack_keeps_running(host, snap
     assert (status, body["status"]) == (200, "ok")
 
 
+def test_a_redeploy_without_confirmation_is_refused(host, snapshot_before):
+    rc, out = _redeploy("-e", "app_redeploy_confirm=production")
+    assert rc != 0, out
+    assert "Confirm with -e app_redeploy_confirm=local" in out
+    assert _snapshot(host) == snapshot_before
+
+
 def test_missing_tag_is_refused_and_the_stack_keeps_running(host, snapshot_before):
     rc, out = _redeploy("-e", "redeploy_app_tag=9.9.9")
     assert rc != 0, out
