@@ -47,7 +47,7 @@ def ip(container: str) -> str:
     return docker("inspect", "--format", f'{{{{ (index .NetworkSettings.Networks "{NAME}").IPAddress }}}}', container)
 
 
-def wait(what: str, probe, timeout: float = 90) -> None:  # noqa: ANN001
+def wait(what: str, probe, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -81,11 +81,12 @@ def main() -> int:
                world.image_ref("replica-minio"))
         db = Database.from_url(f"postgresql://fleetpulse:bench@{ip(f'{NAME}-postgres')}:5432/fleetpulse?schema=public")
         storage = Storage(endpoint=f"http://{ip(f'{NAME}-minio')}:9000", access_key="bench",
-                          secret_key="bench-secret", bucket="fleetpulse")
+                          secret_key="bench-secret", bucket="fleetpulse")  # noqa: S106 - a throwaway container
         wait("postgres", lambda: db.connect().close() is None)
         wait("object store", lambda: storage.client(timeout=2, retries=0).list_buckets() is not None)
         migrate.deploy(db, DEFAULT_MIGRATIONS, out=io.StringIO())
-        summary = seed.seed(db, None if args.no_objects else storage, "1", seed.SCALES[args.scale], jobs=args.jobs)
+        summary = seed.seed(db, None if args.no_objects else storage, "1", seed.SCALES[args.scale],
+                            jobs=args.jobs)
         started = time.monotonic()
         checksum.database(db)
         checksum_seconds = time.monotonic() - started
@@ -97,7 +98,8 @@ def main() -> int:
     print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
     print("| scale | rows | database | rows time | rows/s | objects | object bytes | objects time | MB/s | "
           "checksum time | machine |")
-    print(f"| {args.scale} | {rows:,} | {summary['database_bytes'] / 2**20:,.0f} MB | {summary['rows_seconds']:.1f} s | "
+    print(f"| {args.scale} | {rows:,} | {summary['database_bytes'] / 2**20:,.0f} MB | "
+          f"{summary['rows_seconds']:.1f} s | "
           f"{rows / max(summary['rows_seconds'], 0.1):,.0f} | {objects['uploaded']:,} | "
           f"{objects['uploaded_bytes'] / 2**20:,.0f} MB | {object_seconds:.1f} s | "
           f"{objects['uploaded_bytes'] / 2**20 / max(object_seconds, 0.1):.1f} | {checksum_seconds:.1f} s | "
