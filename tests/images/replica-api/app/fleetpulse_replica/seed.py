@@ -12,8 +12,8 @@ one active/completed booking in ``doc_every``):
 
     tiny     2 tenants,      20 vehicles,      40 customers,        100 bookings  (~0.3 MB of objects)
     small    5 tenants,     200 vehicles,   1,000 customers,      5,000 bookings  (~5 MB: Molecule scenarios)
-    medium  20 tenants,  10,000 vehicles, 100,000 customers,    500,000 bookings  (~0.3 GB rows, ~0.3 GB objects)
-    large   50 tenants, 100,000 vehicles, 2,000,000 customers, 10,000,000 bookings (~4 GB rows, ~3 GB objects)
+    medium  20 tenants,  10,000 vehicles, 100,000 customers,    500,000 bookings  (0.26 GB rows, 0.37 GB objects)
+    large   50 tenants, 100,000 vehicles, 2,000,000 customers, 10,000,000 bookings (~5 GB rows, ~3.5 GB objects)
 """
 
 from __future__ import annotations
