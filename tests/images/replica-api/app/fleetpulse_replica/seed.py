@@ -202,8 +202,8 @@ def _insert(conn, table: str, sql: str, total: int, params: dict) -> None:
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
             "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
             (table, f'"{table}"')).fetchall()
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
+        for index in indexes:
+            conn.execute(f'DROP INDEX "{index[0]}"')
     done = 0
     while done < total:
         hi = min(done + CHUNK, total)
@@ -213,8 +213,8 @@ def _insert(conn, table: str, sql: str, total: int, params: dict) -> None:
         _log(f"{table}: {done:,}/{total:,} rows ({rate:,.0f} rows/s)")
     if indexes:
         index_started = time.monotonic()
-        for _, ddl in indexes:
-            conn.execute(ddl)
+        for index in indexes:
+            conn.execute(index[1])
         _log(f"{table}: {len(indexes)} indexes rebuilt in {time.monotonic() - index_started:.1f}s")
 
 
