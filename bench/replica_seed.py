@@ -70,7 +70,8 @@ def main() -> int:
     parser.add_argument("--no-objects", action="store_true")
     parser.add_argument("--jobs", type=int, default=8)
     args = parser.parse_args()
-    world.build_images(["postgres", "replica-minio"])
+    with world.locked(world.IMAGES_LOCK):
+        world.build_images(["postgres", "replica-minio"])
     cleanup()
     docker("network", "create", *LABELS, NAME)
     try:

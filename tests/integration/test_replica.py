@@ -67,7 +67,8 @@ def ip(name: str) -> str:
 @pytest.fixture(scope="module")
 def services() -> Iterator[dict[str, str]]:
     """PostgreSQL, Redis and the minio (SeaweedFS) service of the replica, on a private network."""
-    world.build_images(["postgres", "replica-redis", "replica-minio", "replica-api"])
+    with world.locked(world.IMAGES_LOCK):
+        world.build_images(["postgres", "replica-redis", "replica-minio", "replica-api"])
     docker("rm", "-f", f"{PREFIX}-postgres", f"{PREFIX}-redis", f"{PREFIX}-minio", f"{PREFIX}-api", check=False)
     docker("network", "rm", PREFIX, check=False)
     docker("network", "create", *LABELS, PREFIX)

@@ -79,6 +79,7 @@ def image_id(ref: str) -> str:
 
 
 def publish(w: world.World) -> dict:
+    """Push what changed; the caller holds the namespace lock (world.py's locking order: namespace, then images)."""
     started = time.monotonic()
     world.cmd_up(w, ["registry"])
     registry_id = world.docker("inspect", "--format", "{{.Id}}", w.container("registry"))
@@ -86,7 +87,8 @@ def publish(w: world.World) -> dict:
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     if state.get("registry") != registry_id:
         state = {"registry": registry_id, "images": {}}
-    refs = plan()
+    with world.locked(world.IMAGES_LOCK):
+        refs = plan()
     pushed = 0
     for target, source in refs.items():
         wanted = image_id(source)
@@ -130,10 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     w = world.World(ns=args.ns, state=state)
     if args.list:
-        for target, source in plan().items():
+        with world.locked(world.IMAGES_LOCK):
+            refs = plan()
+        for target, source in refs.items():
             print(f"{target:45} {source}")
         return 0
-    print(json.dumps(publish(w), indent=2, sort_keys=True))
+    with world.locked(state / ".lock"):
+        info = publish(w)
+    print(json.dumps(info, indent=2, sort_keys=True))
     return 0
 
 
