@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write FleetPulse textfile metrics as the DR tooling does (docs/metrics.md), for the tests.
 
-    fp-test-metrics DIR healthy            every writer's file, all recent and successful
+    fp-test-metrics DIR healthy            every writer's file, recent and successful (DR tests: the role publishes them)
     fp-test-metrics DIR backup-age HOURS   the backup (and its offsite copy) finished HOURS ago
     fp-test-metrics DIR cert-days DAYS     the certificate expires in DAYS days
 
@@ -86,13 +86,7 @@ def healthy(directory: str) -> None:
         ("fleetpulse_wal_archive_last_success_timestamp_seconds", "gauge", "Last archived WAL segment.",
          {"cluster": "fleetpulse"}, NOW - 30),
     ])
-    passed = {"database_restore": 5, "server_rebuild": 20, "dns_failover": 60, "communication_drill": 100}
-    write(directory, "fleetpulse_dr_tests.prom", [
-        *[("fleetpulse_dr_test_last_success_timestamp_seconds", "gauge", "Last passing run of the DR test.",
-           {"test": test}, NOW - days * DAY) for test, days in passed.items()],
-        *[("fleetpulse_dr_test_last_run_success", "gauge", "1 if the last run of the DR test passed.",
-           {"test": test}, 1) for test in passed],
-    ])
+    # The DR test metrics come from the role itself (entry point dr_tests, from the DR test log).
 
 
 def main(argv: list[str]) -> int:

@@ -27,27 +27,29 @@ def prometheus_dir() -> Path:
     return out
 
 
-def rule_files(prometheus_dir: Path) -> list[Path]:
-    return sorted((prometheus_dir / "rules").glob("*.rules.yml"))
+def groups(prometheus_dir: Path) -> list[dict]:
+    return yaml.safe_load((prometheus_dir / "rules" / "fleetpulse.rules.yml").read_text())["groups"]
 
 
 def alerts(prometheus_dir: Path) -> dict[str, list[dict]]:
     """Alert name -> its rules (one name can have several rules, e.g. one per DR test)."""
     found: dict[str, list[dict]] = defaultdict(list)
-    for path in rule_files(prometheus_dir):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    found[rule["alert"]].append(rule)
+    for group in groups(prometheus_dir):
+        for rule in group["rules"]:
+            if "alert" in rule:
+                found[rule["alert"]].append(rule)
     return found
 
 
-def test_prometheus_config_and_every_rule_file_are_valid(prometheus_dir):
+def test_prometheus_config_and_the_rules_are_valid(prometheus_dir):
     res = run([tool("promtool"), "check", "config", "prometheus.yml"], prometheus_dir)
     assert res.returncode == 0, res.stdout + res.stderr
-    groups = ["backup", "certificates", "dr_tests", "monitoring", "object_mirror", "offsite", "wal_archive"]
-    assert [p.name for p in rule_files(prometheus_dir)] == [f"{g}.rules.yml" for g in groups]
-    assert f"SUCCESS: {len(groups)} rule files found" in res.stdout
+    assert sorted(p.name for p in (prometheus_dir / "rules").iterdir()) == ["fleetpulse.rules.yml"]
+    assert "SUCCESS: 1 rule files found" in res.stdout
+    assert "SUCCESS: 27 rules found" in res.stdout
+    assert [g["name"] for g in groups(prometheus_dir)] == [
+        "fleetpulse-backup", "fleetpulse-offsite", "fleetpulse-object-mirror", "fleetpulse-wal-archive",
+        "fleetpulse-certificates", "fleetpulse-dr-tests", "fleetpulse-monitoring"]
 
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
@@ -61,15 +63,14 @@ def test_every_alert_is_tested_firing_and_silent(prometheus_dir):
     """Both directions for every alert: at least one case where it fires and one where it must not."""
     fires: set[str] = set()
     silent: set[str] = set()
-    tested_files: set[str] = set()
     for test_file in TEST_FILES:
-        spec = yaml.safe_load(test_file.read_text())
-        tested_files.update(Path(f).name for f in spec["rule_files"])
-        for case in spec["tests"]:
+        for case in yaml.safe_load(test_file.read_text())["tests"]:
             for check in case.get("alert_rule_test", []):
                 (fires if check.get("exp_alerts") else silent).add(check["alertname"])
     defined = set(alerts(prometheus_dir))
-    assert tested_files == {p.name for p in rule_files(prometheus_dir)}
+    # one test file per rule group
+    assert {p.name.removesuffix(".test.yml") for p in TEST_FILES} == {
+        g["name"].removeprefix("fleetpulse-").replace("-", "_") for g in groups(prometheus_dir)}
     assert defined - fires == set(), "alerts never shown firing"
     assert defined - silent == set(), "alerts never shown silent"
     assert (fires | silent) - defined == set(), "tests of alerts that do not exist"

@@ -98,6 +98,17 @@ def last_evaluations(host) -> list[float]:
     return times
 
 
+def test_the_dr_test_log_is_published_as_metrics(host):
+    """The role turned the controller's DR test log (prepare.yml) into the DR test metrics."""
+    log = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "dr-test-log.jsonl"
+    expected = {r["test"]: datetime.fromisoformat(r["finished_at"].replace(".000Z", "+00:00")).timestamp()
+                for r in map(json.loads, log.read_text().splitlines())}
+    result = api(host, f"{PROMETHEUS}/api/v1/query?query=fleetpulse_dr_test_last_success_timestamp_seconds")
+    published = {r["metric"]["test"]: float(r["value"][1]) for r in result["data"]["result"]}
+    assert published == expected
+    assert len(published) == 4
+
+
 def test_healthy_metrics_fire_nothing(host):
     """Every writer's metrics present and recent: no alert, not even pending (all joins match)."""
     write_metrics(host, "healthy")
