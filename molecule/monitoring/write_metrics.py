@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write FleetPulse textfile metrics as the DR tooling does (docs/metrics.md), for the tests.
 
-    fp-test-metrics DIR healthy            every writer's file, recent and successful (DR tests: the role publishes them)
+    fp-test-metrics DIR healthy            every writer's file, recent and successful (not the DR tests':
+                                           the role publishes those from the DR test log)
     fp-test-metrics DIR backup-age HOURS   the backup (and its offsite copy) finished HOURS ago
     fp-test-metrics DIR cert-days DAYS     the certificate expires in DAYS days
 
