@@ -8,6 +8,7 @@ otherwise.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -144,3 +145,14 @@ def test_alertmanager_config_is_readable_by_the_container_user_only(alertmanager
     mode = alertmanager_config.stat()
     assert oct(mode.st_mode & 0o777) == "0o600"
     assert mode.st_uid == 65534
+
+
+def test_every_alert_is_documented_with_a_runbook_section(prometheus_dir):
+    """runbook_url points at docs/monitoring.md#<alert>: the section and the table row must exist."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    sections = set(re.findall(r"^#### (\w+)$", docs, re.M))
+    rows = set(re.findall(r"^\| (\w+) \| \w+ \| P[123] \|", docs, re.M))
+    assert sections == set(alerts(prometheus_dir))
+    assert rows == set(alerts(prometheus_dir))
+    for name, rules in alerts(prometheus_dir).items():
+        assert re.search(rf"^\| {name} \| \w+ \| {rules[0]['labels']['severity']} \|", docs, re.M), name
