@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Write FleetPulse textfile metrics as the DR tooling does (docs/metrics.md), for the tests.
 
-    fp-test-metrics DIR healthy            every writer's file, recent and successful (not the DR tests':
-                                           the role publishes those from the DR test log)
-    fp-test-metrics DIR backup-age HOURS   the backup (and its offsite copy) finished HOURS ago
-    fp-test-metrics DIR cert-days DAYS     the certificate expires in DAYS days
+    python3 write_metrics.py DIR healthy           every writer's file, recent and successful (not the DR
+                                                   tests': the role publishes those from the DR test log)
+    python3 write_metrics.py DIR backup-age HOURS  the backup (and its offsite copy) finished HOURS ago
+    python3 write_metrics.py DIR cert-days DAYS    the certificate expires in DAYS days
 
 Files are written whole to a dot-file in DIR and renamed, as the contract requires.
 """

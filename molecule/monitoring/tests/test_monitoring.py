@@ -1,7 +1,7 @@
 """The monitoring project on a real Prometheus, Alertmanager and node_exporter.
 
 The metrics are written in the host's textfile directory as the DR tooling writes them
-(fp-test-metrics, docs/metrics.md); Prometheus scrapes and evaluates every second here
+(molecule/monitoring/write_metrics.py, docs/metrics.md); Prometheus scrapes and evaluates every second here
 (test-only settings), so each check polls for a few seconds with a deadline.
 """
 
@@ -13,8 +13,6 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
@@ -51,7 +49,7 @@ def firing(host) -> list[dict]:
 
 
 def write_metrics(host, *args: str) -> None:
-    host.check_output(f"fp-test-metrics {METRICS_DIR} {' '.join(args)}")
+    host.check_output(f"python3 /usr/local/lib/fp-test-metrics.py {METRICS_DIR} {' '.join(args)}")
 
 
 def webhook_requests(since: int = 0) -> list[dict]:
@@ -72,8 +70,8 @@ def test_the_project_runs_the_three_services(host):
     out = host.check_output("docker compose -p carrental-monitoring ps --format '{{.Service}} {{.State}} {{.Image}}'")
     services = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
     assert sorted(services) == ["alertmanager", "node-exporter", "prometheus"]
-    assert all(state == "running" for state, _ in services.values())
-    assert all(image.startswith("registry.fleetpulse.test/prom/") for _, image in services.values())
+    assert [state for state, _image in services.values()] == ["running"] * 3
+    assert all(image.startswith("registry.fleetpulse.test/prom/") for _state, image in services.values())
 
 
 def test_prometheus_loaded_every_rule_and_reads_the_textfile_metrics(host):
@@ -147,14 +145,13 @@ def test_a_fresh_backup_clears_it(host):
     poll("resolved notification on the P2 webhook", lambda: notifications(since, "/ops", "BackupTooOld", "resolved"))
 
 
-@pytest.mark.parametrize("days", [1])
-def test_an_expiring_certificate_pages_p1_only(host, days):
+def test_an_expiring_certificate_pages_p1_only(host):
     since = webhook_count()
-    write_metrics(host, "cert-days", str(days))
-    poll("CertificateExpiringCritical firing", lambda: [a for a in firing(host)
-                                                        if a["labels"]["alertname"] == "CertificateExpiringCritical"])
-    page = poll("notification on the P1 webhook", lambda: notifications(since, "/pager", "CertificateExpiringCritical",
-                                                                          "firing"))
+    write_metrics(host, "cert-days", "1")
+    poll("CertificateExpiringCritical firing",
+         lambda: [a for a in firing(host) if a["labels"]["alertname"] == "CertificateExpiringCritical"])
+    page = poll("notification on the P1 webhook",
+                lambda: notifications(since, "/pager", "CertificateExpiringCritical", "firing"))
     assert page[0]["authorization"] == "Bearer molecule-pager-token"
     assert page[0]["body"]["commonLabels"]["severity"] == "P1"
     assert notifications(since, "/ops", "CertificateExpiringCritical", "firing") == []
