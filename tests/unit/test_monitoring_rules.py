@@ -22,7 +22,18 @@ TEST_FILES = sorted(PROMTOOL_TESTS.glob("*.test.yml"))
 
 @pytest.fixture(scope="module")
 def prometheus_dir() -> Path:
+    """The rendered prometheus/ directory, with the test files and each rule group alone in by-group/.
+
+    Each test file loads only its group (the same rules as deployed, split from
+    rules/fleetpulse.rules.yml): promtool evaluates every loaded rule at every step, and the
+    tests cover hours to a year.
+    """
     out = render() / "prometheus"
+    by_group = out / "by-group"
+    by_group.mkdir(exist_ok=True)
+    for group in groups(out):
+        name = group["name"].removeprefix("fleetpulse-").replace("-", "_")
+        (by_group / f"{name}.rules.yml").write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
     for test_file in TEST_FILES:
         shutil.copy(test_file, out / test_file.name)
     return out
@@ -45,7 +56,7 @@ def alerts(prometheus_dir: Path) -> dict[str, list[dict]]:
 def test_prometheus_config_and_the_rules_are_valid(prometheus_dir):
     res = run([tool("promtool"), "check", "config", "prometheus.yml"], prometheus_dir)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert sorted(p.name for p in (prometheus_dir / "rules").iterdir()) == ["fleetpulse.rules.yml"]
+    assert sorted(p.name for p in (prometheus_dir / "rules").glob("*.yml")) == ["fleetpulse.rules.yml"]
     assert "SUCCESS: 1 rule files found" in res.stdout
     assert "SUCCESS: 27 rules found" in res.stdout
     assert [g["name"] for g in groups(prometheus_dir)] == [
@@ -69,9 +80,12 @@ def test_every_alert_is_tested_firing_and_silent(prometheus_dir):
             for check in case.get("alert_rule_test", []):
                 (fires if check.get("exp_alerts") else silent).add(check["alertname"])
     defined = set(alerts(prometheus_dir))
-    # one test file per rule group
+    # one test file per rule group, loading that group
     assert {p.name.removesuffix(".test.yml") for p in TEST_FILES} == {
         g["name"].removeprefix("fleetpulse-").replace("-", "_") for g in groups(prometheus_dir)}
+    for test_file in TEST_FILES:
+        group = test_file.name.removesuffix(".test.yml")
+        assert yaml.safe_load(test_file.read_text())["rule_files"] == [f"by-group/{group}.rules.yml"]
     assert defined - fires == set(), "alerts never shown firing"
     assert defined - silent == set(), "alerts never shown silent"
     assert (fires | silent) - defined == set(), "tests of alerts that do not exist"
