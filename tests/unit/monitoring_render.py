@@ -8,6 +8,7 @@ tests validate with promtool and amtool themselves).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -32,6 +33,7 @@ def tool(name: str) -> str:
 @functools.cache
 def render() -> Path:
     out = Path(tempfile.mkdtemp(prefix="fp-monitoring-render-"))
+    atexit.register(shutil.rmtree, out, True)
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"), "ANSIBLE_NOCOLOR": "1"}
     res = subprocess.run(
         ["ansible-playbook", str(PROMTOOL_TESTS / "render.yml"), "-e", f"monitoring_test_out={out}"],
