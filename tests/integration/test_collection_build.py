@@ -49,7 +49,10 @@ def isolated_env(tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("ansible-home")
     cfg = home / "ansible.cfg"
     cfg.write_text("[defaults]\n")
-    return {**os.environ, "ANSIBLE_CONFIG": str(cfg), "HOME": str(home), "ANSIBLE_NOCOLOR": "1"}
+    # Drop every ANSIBLE_* setting of the caller (scripts/test.sh points ANSIBLE_COLLECTIONS_PATH at this
+    # checkout, which would make `collection install` report "already installed" and install nothing).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    return {**env, "ANSIBLE_CONFIG": str(cfg), "HOME": str(home), "ANSIBLE_NOCOLOR": "1"}
 
 
 @pytest.fixture(scope="module")
