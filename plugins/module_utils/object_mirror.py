@@ -251,7 +251,7 @@ class Offsite:
             raise MirrorError(f"manifest {where} names generation {manifest.generation}, not {generation}")
         return manifest
 
-    def resolve(self, generation: str) -> tuple[Manifest, list[GenerationInfo]]:
+    def resolve(self, generation: str) -> Manifest:
         """The manifest of ``generation`` (``latest`` = the newest); a clear error when there is none."""
         gens = self.generations()
         if not gens:
@@ -263,7 +263,7 @@ class Offsite:
         elif generation not in names:
             raise MirrorError(f"generation {generation!r} does not exist under {self.layout.url}; "
                               f"available: {', '.join(names)}")
-        return self.load(generation), gens
+        return self.load(generation)
 
     def write(self, manifest: Manifest) -> str:
         data = manifest.to_bytes()
@@ -756,7 +756,7 @@ class Comparison:
 
 def verify(job: Job, generation: str = "latest", checksums: bool = True) -> dict:
     """Compare the job's bucket with a generation (``latest`` = the newest)."""
-    manifest, _ = job.off.resolve(generation)
+    manifest = job.off.resolve(generation)
     return Comparison(job, manifest, checksums).run()
 
 
@@ -772,7 +772,7 @@ class Restore:
         self.job, self.overwrite, self.create, self.checksums, self.check_mode = (
             job, overwrite, create, checksums, check_mode)
         self.started = time.monotonic()
-        self.manifest, _ = job.off.resolve(generation)
+        self.manifest = job.off.resolve(generation)
         self.lock = threading.Lock()
         self.done = {"objects": 0, "bytes": 0}
         self.to_copy: list[str] = []
@@ -804,7 +804,7 @@ class Restore:
             self.result.update({"bucket_created": True, "changed": True})
             job.progress(f"{job.bucket}: created the bucket in the {job.store.describe()}", force=True)
         job.progress(f"{job.bucket}: copying {len(self.to_copy)} objects ({plan_bytes} bytes)", force=True)
-        errors = [f"{key}: {exc}" for key, _, exc in run_parallel(self.to_copy, self.copy_one, job.workers)
+        errors = [f"{key}: {exc}" for key, _done, exc in run_parallel(self.to_copy, self.copy_one, job.workers)
                   if exc is not None]
         self.result["copied"] = dict(self.done)
         self.result["changed"] = self.result["changed"] or self.done["objects"] > 0

@@ -316,7 +316,6 @@ def _check_member(member: tarfile.TarInfo, dest: str) -> None:
             raise ObjectStoreError(f"archive member {name!r} links outside the target directory ({link!r})")
 
 
-
 def empty_directory(path: str) -> None:
     for entry in os.listdir(path):
         full = os.path.join(path, entry)

@@ -25,8 +25,8 @@ description:
     wrong credentials, missing bucket) stops the run; so does an empty bucket, or one that lost more than
     O(max_removed_percent) of its objects, when the previous generation had objects. Nothing offsite is
     changed in these cases.
-  - B(Verified.) With O(verify=full) the run ends by comparing the store with the generation: object count,
-    bytes, the SHA-256 of every object in the store and of every blob offsite; differences come back by key.
+  - B(Verified.) With O(verify=full) the run ends by comparing the store with the generation (object count,
+    bytes, the SHA-256 of every object in the store and of every blob offsite; differences come back by key).
   - Runs where both stores are reachable, best on the app server (the store on localhost, one transfer to the
     offsite store). Streams with bounded memory (2 MiB per worker; larger objects spool to O(tmp_dir)).
 author:

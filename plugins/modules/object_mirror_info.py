@@ -77,7 +77,7 @@ latest:
   returned: always
   type: str
 blobs:
-  description: Distinct contents stored offsite for the bucket (C(objects), C(bytes)): what the mirror costs.
+  description: Distinct contents stored offsite for the bucket (C(objects), C(bytes)), what the mirror costs.
   returned: always
   type: dict
   sample: {objects: 2530, bytes: 2010000000}

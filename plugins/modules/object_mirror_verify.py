@@ -10,8 +10,8 @@ module: object_mirror_verify
 short_description: Compare a bucket of the app's object store with its offsite mirror, object by object
 version_added: 0.1.0
 description:
-  - Compares a bucket in the app's object store with a generation written by M(fleetpulse.dr.object_mirror):
-    object count, total bytes, and for every object its SHA-256 in the store and the SHA-256 of its copy offsite.
+  - Compares a bucket in the app's object store with a generation written by M(fleetpulse.dr.object_mirror)
+    by object count, total bytes, and for every object its SHA-256 in the store and the SHA-256 of its copy offsite.
   - Reports differences by key. RV(missing) are in the generation and not in the store, RV(extra) in the store and
     not in the generation, RV(different) in both with other bytes, RV(corrupt) keys whose offsite copy no longer
     has the bytes it was stored with, RV(offsite_missing) keys whose offsite copy is gone.
