@@ -70,7 +70,7 @@ options:
     default: false
   replace_blobs:
     description:
-      - SHA-256 names of offsite blobs to upload again from the store, for example the RV(verify.corrupt_blobs)
+      - SHA-256 names of offsite blobs to upload again from the store, for example the C(verify.corrupt_blobs)
         of an earlier run. Only content that the store still has can be replaced.
     type: list
     elements: str

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 NS = os.environ.get("FP_TEST_NS", "fp")
 STATE = Path(os.environ.get("FP_WORLD_DIR", REPO / ".world" / NS))
-CLI = REPO / "roles" / "object_mirror" / "files" / "fleetpulse-object-mirror"
+CLI = REPO / "roles" / "object_mirror" / "files" / "object_mirror_cli.py"
 OFFSITE_BUCKET = "fleetpulse-offsite-tests"
 
 
@@ -102,8 +102,8 @@ class Setup:
 
     def offsite_listing(self) -> dict[str, tuple[int, str]]:
         found = {}
-        for page in self.offsite.get_paginator("list_objects_v2").paginate(Bucket=OFFSITE_BUCKET,
-                                                                            Prefix=self.prefix + "/"):
+        pages = self.offsite.get_paginator("list_objects_v2").paginate(Bucket=OFFSITE_BUCKET, Prefix=self.prefix + "/")
+        for page in pages:
             for item in page.get("Contents", []):
                 found[item["Key"]] = (item["Size"], item["ETag"])
         return found
@@ -591,7 +591,7 @@ def test_offsite_archive_keeps_the_newest(setup):
             "offsite_secret_key": setup.world["s3"]["secret_key"], "offsite_bucket": OFFSITE_BUCKET,
             "offsite_prefix": setup.prefix, "keep": 2}
     names = []
-    for _ in range(2):
+    for _round in range(2):
         names.append(setup.run("offsite_archive", **args)["archive"]["name"])
         time.sleep(1.1)  # archive names carry the second
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: (c) 2026, FleetPulse Platform Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled side of fleetpulse.dr.object_mirror, run by systemd timers on the app server.
@@ -8,7 +7,9 @@
     fleetpulse-object-mirror generations       # list the generations offsite
     fleetpulse-object-mirror volume-archive    # the store's Docker volume as a verified tar offsite
 
-Settings (with secrets) come from /etc/fleetpulse/object-mirror.json, written by the role.
+Installed by the role as /usr/local/lib/fleetpulse-dr/object_mirror_cli.py, run through the
+wrapper /usr/local/sbin/fleetpulse-object-mirror (python3). Settings (with secrets) come from
+/etc/fleetpulse/object-mirror.json, written by the role.
 It runs the very code the collection's modules run (installed by the role under
 /usr/local/lib/fleetpulse-dr), so a scheduled run and a playbook run behave the same.
 Progress goes to stderr (the journal), one JSON summary per bucket to stdout; the exit
