@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ansible_collections.fleetpulse.dr.plugins.module_utils.object_store import (
@@ -371,6 +371,7 @@ class MirrorOptions:
     replace_blobs: tuple = ()
     storage_class: str = ""
     verify: str = "full"  # full, quick or none
+    repair: bool = True
     check_mode: bool = False
 
 
@@ -623,8 +624,31 @@ def prune(off: Offsite, opts: MirrorOptions, run_started: datetime, result: dict
 
 
 def mirror(job: Job, opts: MirrorOptions) -> dict:
-    """Mirror the job's bucket into a new generation offsite (when anything changed), prune, verify."""
-    return Mirror(job, opts).run()
+    """Mirror the job's bucket into a new generation offsite (when anything changed), prune, verify.
+
+    With ``opts.repair``, blobs the verification finds corrupt or missing offsite are uploaded
+    again from the store (when it still has their content) and the bucket is verified again;
+    ``repair`` in the result names the damaged keys and what was done.
+    """
+    result = Mirror(job, opts).run()
+    check = result.get("verify")
+    if not (opts.repair and check and (check["corrupt_blobs"] or check["counts"]["offsite_missing"])):
+        return result
+    job.progress(f"{job.bucket}: repairing {len(check['corrupt_blobs'])} corrupt and "
+                 f"{check['counts']['offsite_missing']} missing blob(s) offsite", force=True)
+    again = Mirror(job, replace(opts, replace_blobs=tuple(check["corrupt_blobs"]))).run()
+    result["repair"] = {
+        "corrupt": check["corrupt"], "offsite_missing": check["offsite_missing"],
+        "replaced_blobs": again["replaced_blobs"], "copied": again["copied"],
+    }
+    for key in ("verify", "generations", "generation"):
+        result[key] = again[key]
+    result["copied"] = {k: result["copied"][k] + again["copied"][k] for k in ("objects", "bytes")}
+    damaged = check["corrupt"] + check["offsite_missing"]
+    result["warnings"] += [*again["warnings"], f"the offsite copy was damaged and has been repaired from the store: "
+                                               f"{', '.join(damaged[:10])}"]
+    result["changed"] = True
+    return result
 
 
 # --------------------------------------------------------------------------- verify

@@ -87,6 +87,13 @@ options:
     type: str
     choices: [full, quick, none]
     default: full
+  repair:
+    description:
+      - When the verification finds blobs offsite that are corrupt or missing, upload them again from the store
+        (when it still has their content) and verify again. RV(repair) names the damaged keys.
+      - Needs O(verify=full) to find corrupt blobs (O(verify=quick) finds missing and truncated ones).
+    type: bool
+    default: true
   tmp_dir:
     description: Directory for spools of objects larger than 2 MiB (one per worker). Unset means the system's.
     type: path
@@ -233,6 +240,14 @@ verify:
       sum it up (C(copy_ok) is what a mirror must reach).
   returned: success
   type: dict
+repair:
+  description:
+    - What O(repair) did, when the first verification found damage offsite. C(corrupt) and C(offsite_missing) list
+      the damaged keys, C(replaced_blobs) the blobs uploaded again, C(copied) their objects and bytes.
+  returned: when a repair was needed
+  type: dict
+  sample: {corrupt: [tenants/t1/vehicles/12/photo.jpg], offsite_missing: [], replaced_blobs: [3f0c...],
+           copied: {objects: 1, bytes: 180333}}
 duration_seconds:
   description: Wall time of the run.
   returned: success
@@ -271,6 +286,10 @@ def summary(result: dict) -> str:
         verdict = "verification equal"
     else:
         verdict = f"verification: {', '.join(f'{v} {k}' for k, v in sorted(verify['counts'].items()) if v)}"
+    repaired = result.get("repair")
+    if repaired:
+        verdict += (f"; repaired {len(repaired['replaced_blobs'])} damaged blob(s) offsite "
+                    f"({', '.join((repaired['corrupt'] + repaired['offsite_missing'])[:5])})")
     return (f"{result['bucket']}: {result.get('objects', 0)} objects ({human(result.get('bytes', 0))}); read "
             f"{result['read']['objects']}, uploaded {result['copied']['objects']} ({human(result['copied']['bytes'])}),"
             f" {result['deduplicated']} already offsite; generation {result.get('generation')} "
@@ -289,6 +308,7 @@ def main() -> None:
         replace_blobs={"type": "list", "elements": "str", "default": []},
         storage_class={"type": "str", "default": ""},
         verify={"type": "str", "choices": ["full", "quick", "none"], "default": "full"},
+        repair={"type": "bool", "default": True},
         tmp_dir={"type": "path"},
         metrics_file={"type": "path"},
         log_file={"type": "path"},
@@ -310,7 +330,7 @@ def main() -> None:
         keep_generations=p["keep_generations"], keep_days=p["keep_days"],
         allow_empty_source=p["allow_empty_source"], max_removed_percent=p["max_removed_percent"],
         rehash=p["rehash"], replace_blobs=tuple(p["replace_blobs"]), storage_class=p["storage_class"],
-        verify=p["verify"], check_mode=module.check_mode,
+        verify=p["verify"], repair=p["repair"], check_mode=module.check_mode,
     )
     started = time.time()
     result: dict = {}

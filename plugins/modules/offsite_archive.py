@@ -64,6 +64,11 @@ options:
     description: Storage class of new archives (plan 2.4 uses C(STANDARD_IA)).
     type: str
     default: ''
+  metrics_file:
+    description:
+      - With O(state=present), write Prometheus textfile metrics here (last success time, size, duration), also
+        when the run fails. Not written in check mode.
+    type: path
   offsite_prefix:
     description: Key prefix of the archives in O(offsite_bucket).
     type: str
@@ -113,11 +118,13 @@ summary:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fleetpulse.dr.plugins.module_utils import object_store as ostore
 from ansible_collections.fleetpulse.dr.plugins.module_utils import offsite_archive as oa
+from ansible_collections.fleetpulse.dr.plugins.module_utils import prom_textfile
 from ansible_collections.fleetpulse.dr.plugins.module_utils.object_mirror_module import endpoint, offsite_spec
 
 
@@ -129,13 +136,30 @@ def archive_present(module: AnsibleModule, shelf: oa.Shelf) -> None:
         files, size = oa.directory_size(p["src"])
         module.exit_json(changed=True, archive={"files": files, "source_bytes": size},
                          summary=f"would archive {p['src']} ({files} files, {size} bytes) offsite")
-    made = shelf.upload(p["name"], p["src"], compression=p["compression"], storage_class=p["storage_class"])
+    started = time.time()
+    try:
+        made = shelf.upload(p["name"], p["src"], compression=p["compression"], storage_class=p["storage_class"])
+    except ostore.ObjectStoreError:
+        write_metrics(module, started, 0, success=False)
+        raise
+    write_metrics(module, started, made["size"], success=True)
     pruned = shelf.prune(p["name"], p["keep"])
     complete = [a.name for a in shelf.archives(p["name"]) if a.sha256]
     module.exit_json(changed=True, archive=made, archives=complete, pruned=pruned,
                      summary=(f"archived {made['files']} files ({made['source_bytes']} bytes) as {made['name']} "
                               f"({made['size']} bytes, SHA-256 verified); {len(complete)} archives kept, "
                               f"{len(pruned)} pruned"))
+
+
+def write_metrics(module: AnsibleModule, started: float, size: int, success: bool) -> None:
+    path = module.params["metrics_file"]
+    if not path:
+        return
+    try:
+        prom_textfile.archive_metrics(path, module.params["name"], success=success, now=time.time(),
+                                      duration=time.time() - started, size=size)
+    except OSError as exc:
+        module.warn(f"could not write {path}: {exc}")
 
 
 def choose(module: AnsibleModule, shelf: oa.Shelf) -> tuple[oa.Archive, list[oa.Archive]]:
@@ -179,6 +203,7 @@ def main() -> None:
         compression={"type": "str", "choices": ["none", "gz"], "default": "none"},
         keep={"type": "int", "default": 4},
         storage_class={"type": "str", "default": ""},
+        metrics_file={"type": "path"},
         offsite_prefix={"type": "str", "default": "fleetpulse/minio-volume"},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,

@@ -317,9 +317,15 @@ def test_corrupted_object_offsite_is_reported_by_key_and_repaired(setup):
     assert victim in full["msg"]
     assert full["counts"]["corrupt"] == 1 and full["counts"]["missing"] == 0
 
-    repaired = setup.mirror(replace_blobs=full["corrupt_blobs"])
-    assert repaired["replaced_blobs"] == full["corrupt_blobs"] and repaired["copied"]["objects"] == 1
-    assert repaired["verify"]["equal"]
+    # The next mirror finds the damage, reports it by key and uploads the good bytes again.
+    repaired = setup.mirror()
+    assert repaired["repair"]["corrupt"] == [victim]
+    assert repaired["repair"]["replaced_blobs"] == full["corrupt_blobs"]
+    assert repaired["copied"] == {"objects": 1, "bytes": len(data)}
+    assert repaired["verify"]["equal"] and not repaired["new_generation"]
+    assert any(victim in w for w in repaired["warnings"])
+    body = setup.offsite.get_object(Bucket=OFFSITE_BUCKET, Key=setup.blob_key(data))["Body"].read()
+    assert body == data
 
 
 def test_verify_reports_missing_extra_and_different_by_key(setup):
