@@ -46,10 +46,13 @@ def test_scheduled_run_succeeded_and_metrics_show_it(host):
     assert "nothing changed since generation" in journal and "verification equal" in journal
 
 
-def test_volume_archive_metrics_show_the_verified_archive(host):
+def test_scheduled_volume_archive_succeeded_and_restarted_the_store(host):
     values = metrics(host, "/var/lib/node_exporter/textfile_collector/fleetpulse_object_volume_archive.prom")
     assert values["fleetpulse_object_volume_archive_last_run_success"] == 1
     assert values["fleetpulse_object_volume_archive_bytes"] > 100_000
+    journal = host.check_output("journalctl -u fleetpulse-minio-volume-archive.service --no-pager -o cat")
+    assert "SHA-256" in journal and "started minio again" in journal
+    assert host.check_output("docker inspect --format '{{.State.Running}}' minio") == "true"
 
 
 @pytest.mark.parametrize("timer", ["fleetpulse-object-mirror.timer", "fleetpulse-minio-volume-archive.timer"])
