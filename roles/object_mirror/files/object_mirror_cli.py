@@ -27,6 +27,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
 
 LIB = os.environ.get("FLEETPULSE_DR_LIB", "/usr/local/lib/fleetpulse-dr")
@@ -166,6 +168,23 @@ def cmd_generations(cfg: dict) -> int:
     return 0
 
 
+def wait_for_store(cfg: dict, timeout: float = 180.0) -> None:
+    """Poll until the store's S3 API answers again (any HTTP status), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            url = store_endpoint_url(cfg["store"])
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(url + "/", timeout=5).close()  # noqa: S310 - our own endpoint, http(s)
+            return
+        except (OSError, RuntimeError) as exc:
+            last = exc
+            time.sleep(2)
+    raise RuntimeError(f"the store did not answer within {timeout:.0f} s after its restart ({last}); check "
+                       f"`docker compose ps minio` and its logs")
+
+
 def compose(cfg: dict, *args: str) -> None:
     v = cfg["volume"]
     subprocess.run(["docker", "compose", "--project-directory", v["app_dir"], "--project-name", v["project"],
@@ -194,7 +213,8 @@ def cmd_volume_archive(cfg: dict) -> int:
         finally:
             if stopped:
                 compose(cfg, "start", v["service"])
-                log(f"started {v['service']} again")
+                wait_for_store(cfg)
+                log(f"started {v['service']} again; it answers")
         size = made["size"]
         pruned = shelf.prune(v["name"], v["keep"])
         print(json.dumps({"volume": v["name"], "ok": True, **made, "pruned": pruned}, sort_keys=True))
