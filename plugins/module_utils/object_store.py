@@ -80,8 +80,9 @@ class Endpoint:
     def client(self, workers: int = 8):
         """A thread-safe boto3 client sized for ``workers`` concurrent transfers."""
         config = Config(
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=10,
+            # Transient errors are retried with backoff; a store that is down is reported within ~20 s.
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
             read_timeout=120,
             max_pool_connections=max(10, workers * 2),
             s3={"addressing_style": "path"} if self.endpoint_url else {},
