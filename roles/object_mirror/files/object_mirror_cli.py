@@ -217,7 +217,10 @@ def cmd_volume_archive(cfg: dict) -> int:
                 log(f"started {v['service']} again; it answers")
         size = made["size"]
         pruned = shelf.prune(v["name"], v["keep"])
-        print(json.dumps({"volume": v["name"], "ok": True, **made, "pruned": pruned}, sort_keys=True))
+        archives = [a.name for a in shelf.archives(v["name"]) if a.sha256]
+        log(f"{len(archives)} archive(s) kept offsite, {len(pruned)} pruned")
+        print(json.dumps({"volume": v["name"], "ok": True, **made, "pruned": pruned, "archives": archives},
+                         sort_keys=True))
     except (ostore.ObjectStoreError, RuntimeError, subprocess.CalledProcessError, OSError) as exc:
         error = getattr(exc, "stderr", None) or str(exc)
         log(f"volume archive FAILED: {error}")
