@@ -59,7 +59,8 @@ def raw_client(service: dict, workers: int):
 def put_many(client, bucket: str, items: dict[str, int], workers: int, rng_seed: int) -> int:
     def put(item: tuple[str, int]) -> int:
         key, size = item
-        client.put_object(Bucket=bucket, Key=key, Body=random.Random(f"{rng_seed}:{key}").randbytes(size),
+        body = random.Random(f"{rng_seed}:{key}").randbytes(size)  # noqa: S311 - test data, not security
+        client.put_object(Bucket=bucket, Key=key, Body=body,
                           ContentType="image/jpeg")
         return size
 
@@ -83,6 +84,52 @@ def row(name: str, seconds: float, objects: int, size: int) -> dict:
             "mb_per_s": round(size / 1e6 / seconds, 1) if seconds else None}
 
 
+def measure(args, *, store_ep: Endpoint, offsite_ep: Endpoint, store, bucket: str, layout: om.Layout,
+            sizes: dict[str, int]) -> list[dict]:
+    """Run the steps against the seeded bucket; each asserts that it did what it should."""
+    rng = random.Random(7)  # noqa: S311 - picks objects to change, not security
+
+    def job() -> om.Job:
+        return om.Job(store=store_ep, offsite=offsite_ep, bucket=bucket, layout=layout, workers=args.workers)
+
+    results = []
+    opts = om.MirrorOptions(verify="none")
+    t = time.monotonic()
+    first = om.mirror(job(), opts)
+    results.append(row("first mirror (everything new)", time.monotonic() - t, first["copied"]["objects"],
+                       first["copied"]["bytes"]))
+
+    t = time.monotonic()
+    same = om.mirror(job(), opts)
+    results.append(row("mirror, nothing changed", time.monotonic() - t, same["objects"], 0))
+
+    changed = dict(rng.sample(sorted(sizes.items()), max(1, int(args.objects * args.changed_percent / 100))))
+    put_many(store, bucket, changed, args.workers, 2)
+    t = time.monotonic()
+    incremental = om.mirror(job(), opts)
+    results.append(row(f"incremental mirror ({args.changed_percent:g} % changed)", time.monotonic() - t,
+                       incremental["copied"]["objects"], incremental["copied"]["bytes"]))
+    assert incremental["copied"]["objects"] == len(changed), incremental["copied"]
+
+    t = time.monotonic()
+    check = om.verify(job(), "latest", checksums=True)
+    results.append(row("full verification (SHA-256 of both sides)", time.monotonic() - t, check["copy"]["objects"],
+                       check["read_bytes"]))
+    assert check["equal"], check["counts"]
+
+    t = time.monotonic()
+    quick = om.verify(job(), "latest", checksums=False)
+    results.append(row("quick verification (listings)", time.monotonic() - t, quick["copy"]["objects"], 0))
+
+    drop_bucket(store, bucket)
+    t = time.monotonic()
+    restored = om.restore(job(), "latest")
+    results.append(row("restore into an empty bucket (+ full verification)", time.monotonic() - t,
+                       restored["copied"]["objects"], restored["copied"]["bytes"]))
+    assert restored["verify"]["equal"], restored["verify"]["counts"]
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=3000)
@@ -101,52 +148,15 @@ def main() -> int:
     store.create_bucket(Bucket=bucket)
     offsite.create_bucket(Bucket=offsite_bucket)
     layout = om.Layout.for_source(offsite_bucket, "fleetpulse/minio-mirror", bucket)
-    rng = random.Random(42)
+    rng = random.Random(42)  # noqa: S311 - object sizes, not security
     sizes = {f"tenants/t{n % 20}/vehicles/{n:06d}/photo.jpg": rng.randint(args.min_kb, args.max_kb) * 1024
              for n in range(args.objects)}
-    results = []
     load_before = os.getloadavg()
     try:
         print(f"[bench] seeding {args.objects} objects ...", file=sys.stderr)
         total = put_many(store, bucket, sizes, args.workers, 1)
-
-        def job() -> om.Job:
-            return om.Job(store=store_ep, offsite=offsite_ep, bucket=bucket, layout=layout, workers=args.workers)
-
-        opts = om.MirrorOptions(verify="none")
-        t = time.monotonic()
-        first = om.mirror(job(), opts)
-        results.append(row("first mirror (everything new)", time.monotonic() - t, first["copied"]["objects"],
-                           first["copied"]["bytes"]))
-
-        t = time.monotonic()
-        same = om.mirror(job(), opts)
-        results.append(row("mirror, nothing changed", time.monotonic() - t, same["objects"], 0))
-
-        changed = dict(rng.sample(sorted(sizes.items()), max(1, int(args.objects * args.changed_percent / 100))))
-        put_many(store, bucket, changed, args.workers, 2)
-        t = time.monotonic()
-        incremental = om.mirror(job(), opts)
-        results.append(row(f"incremental mirror ({args.changed_percent:g} % changed)", time.monotonic() - t,
-                           incremental["copied"]["objects"], incremental["copied"]["bytes"]))
-        assert incremental["copied"]["objects"] == len(changed), incremental["copied"]
-
-        t = time.monotonic()
-        check = om.verify(job(), "latest", checksums=True)
-        results.append(row("full verification (SHA-256 of both sides)", time.monotonic() - t, check["copy"]["objects"],
-                           check["read_bytes"]))
-        assert check["equal"], check["counts"]
-
-        t = time.monotonic()
-        quick = om.verify(job(), "latest", checksums=False)
-        results.append(row("quick verification (listings)", time.monotonic() - t, quick["copy"]["objects"], 0))
-
-        drop_bucket(store, bucket)
-        t = time.monotonic()
-        restored = om.restore(job(), "latest")
-        results.append(row("restore into an empty bucket (+ full verification)", time.monotonic() - t,
-                           restored["copied"]["objects"], restored["copied"]["bytes"]))
-        assert restored["verify"]["equal"], restored["verify"]["counts"]
+        results = measure(args, store_ep=store_ep, offsite_ep=offsite_ep, store=store, bucket=bucket, layout=layout,
+                          sizes=sizes)
     finally:
         if not args.keep:
             drop_bucket(store, bucket)
