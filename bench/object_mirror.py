@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -164,7 +165,8 @@ def main() -> int:
     load_after = os.getloadavg()
 
     print(f"\n{args.objects} objects of {args.min_kb}-{args.max_kb} KB ({total / 1e6:.0f} MB), {args.workers} workers, "
-          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before / {load_after[0]:.1f} after\n")
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} before / {load_after[0]:.1f} after, "
+          f"peak memory of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB\n")
     print("| Step | Seconds | Objects | MB moved or read | Objects/s | MB/s |")
     print("| ---- | ------: | ------: | ---------------: | --------: | ---: |")
     for r in results:
