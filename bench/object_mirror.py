@@ -1,4 +1,5 @@
-#!/usr/bin/env python3
+# Copyright: (c) 2026, FleetPulse Platform Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the object mirror (not a test): throughput of a first mirror, of an
 incremental mirror with 1 % of the objects changed, of a mirror with nothing changed, of
 the full verification and of a restore into an empty bucket.

@@ -84,13 +84,17 @@ def store_endpoint_url(store: dict) -> str:
     return f"http://{addresses[0]}:{store['port']}"
 
 
+def offsite_endpoint(cfg: dict) -> ostore.Endpoint:
+    o = cfg["offsite"]
+    return ostore.Endpoint("offsite", o.get("endpoint_url") or None, o.get("region") or "us-east-1",
+                           o.get("access_key") or None, o.get("secret_key") or None)
+
+
 def endpoints(cfg: dict) -> tuple[ostore.Endpoint, ostore.Endpoint]:
-    s, o = cfg["store"], cfg["offsite"]
+    s = cfg["store"]
     store = ostore.Endpoint("app's object", store_endpoint_url(s), s.get("region") or "us-east-1",
                             s.get("access_key") or None, s.get("secret_key") or None)
-    offsite = ostore.Endpoint("offsite", o.get("endpoint_url") or None, o.get("region") or "us-east-1",
-                              o.get("access_key") or None, o.get("secret_key") or None)
-    return store, offsite
+    return store, offsite_endpoint(cfg)
 
 
 def job(cfg: dict, store: ostore.Endpoint, offsite: ostore.Endpoint, bucket: str) -> om.Job:
@@ -152,15 +156,15 @@ def cmd_verify(cfg: dict) -> int:
             log(f"{bucket}: FAILED: {exc}")
             failures += 1
             continue
-        print(json.dumps({k: result[k] for k in ("bucket", "generation", "store", "copy", "counts", "equal",
-                                                  "copy_ok", "missing", "extra", "different", "corrupt")},
-                         sort_keys=True), flush=True)
+        keys = ("bucket", "generation", "store", "copy", "counts", "equal", "copy_ok", "missing", "extra",
+                "different", "corrupt")
+        print(json.dumps({k: result[k] for k in keys}, sort_keys=True), flush=True)
         failures += not result["copy_ok"]
     return 1 if failures else 0
 
 
 def cmd_generations(cfg: dict) -> int:
-    _, offsite = endpoints({**cfg, "store": {**cfg["store"], "endpoint_url": "http://unused"}})
+    offsite = offsite_endpoint(cfg)
     for bucket in cfg["buckets"]:
         layout = om.Layout.for_source(cfg["offsite"]["bucket"], cfg["offsite"]["prefix"], bucket)
         for info in om.generations_info(offsite, layout):
@@ -199,7 +203,7 @@ def cmd_volume_archive(cfg: dict) -> int:
     error = None
     try:
         mountpoint = docker("volume", "inspect", "--format", "{{.Mountpoint}}", v["name"])
-        _, offsite = endpoints({**cfg, "store": {**cfg["store"], "endpoint_url": "http://unused"}})
+        offsite = offsite_endpoint(cfg)
         shelf = oa.Shelf(client=offsite.client(2), endpoint=offsite, bucket=cfg["offsite"]["bucket"],
                          prefix=v["prefix"])
         stopped = False
