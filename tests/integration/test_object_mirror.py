@@ -127,9 +127,24 @@ class Setup:
             self.store.delete_bucket(Bucket=self.bucket)
 
 
+    def cleanup(self) -> None:
+        """Delete the test's bucket and offsite prefix (SeaweedFS gives every bucket volumes of its own)."""
+        places = ((self.store, self.bucket, ""), (self.offsite, OFFSITE_BUCKET, self.prefix + "/"))
+        for s3, bucket, prefix in places:
+            with contextlib.suppress(s3.exceptions.NoSuchBucket):
+                pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                keys = [{"Key": o["Key"]} for page in pages for o in page.get("Contents", [])]
+                for start in range(0, len(keys), 1000):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000]})
+        with contextlib.suppress(self.store.exceptions.NoSuchBucket):
+            self.store.delete_bucket(Bucket=self.bucket)
+
+
 @pytest.fixture
-def setup(world, tmp_path) -> Setup:
-    return Setup(world, tmp_path)
+def setup(world, tmp_path):
+    s = Setup(world, tmp_path)
+    yield s
+    s.cleanup()
 
 
 def photo(n: int, size: int = 40_000) -> bytes:
