@@ -85,7 +85,8 @@ def db_metrics(database: str, state: dict[str, Any]) -> list[prom.Metric]:
     lab = {"database": database}
     metrics = [
         prom.Metric("fleetpulse_backup_last_run_success",
-                    "1 if the last backup run produced a verified backup, else 0").add(state["last_run_success"], **lab),
+                    "1 if the last backup run produced a verified backup, else 0")
+        .add(state["last_run_success"], **lab),
         prom.Metric("fleetpulse_backup_last_run_timestamp_seconds",
                     "Unix time when the last backup run ended").add(state["last_run_timestamp"], **lab),
         prom.Metric("fleetpulse_backup_duration_seconds",
@@ -164,7 +165,8 @@ def record_config_run(settings: dbb.Settings, ok: bool, result: dict[str, Any], 
     save_state(path, state)
     metrics = [
         prom.Metric("fleetpulse_config_backup_last_run_success",
-                    "1 if the last configuration backup was uploaded and verified, else 0").add(state["last_run_success"]),
+                    "1 if the last configuration backup was uploaded and verified, else 0")
+        .add(state["last_run_success"]),
         prom.Metric("fleetpulse_config_backup_last_run_timestamp_seconds",
                     "Unix time when the last configuration backup run ended").add(state["last_run_timestamp"]),
         prom.Metric("fleetpulse_config_backup_duration_seconds",
@@ -202,7 +204,8 @@ def cmd_db(settings: dbb.Settings, args: argparse.Namespace) -> tuple[int, dict[
     started = time.time()
     code = EXIT_OK
     try:
-        dbb.run_backup(settings, args.type, args.format, not args.no_offsite, log, res)
+        dbb.run_backup(settings, res, backup_type=args.type, fmt=args.format, offsite_enabled=not args.no_offsite,
+                       log=log)
     except dbb.OffsiteFailed as exc:
         res.error = str(exc)
         code = EXIT_OFFSITE

@@ -129,13 +129,38 @@ def check_archive(path: str, files: list[dict[str, Any]]) -> None:
             if item["type"] == "file":
                 handle = tar.extractfile(info)
                 digest = hashlib.sha256()
-                for block in iter(lambda: handle.read(1024 * 1024), b""):  # type: ignore[union-attr]
+                while block := handle.read(1024 * 1024):  # type: ignore[union-attr]
                     digest.update(block)
                 if digest.hexdigest() != item["sha256"]:
                     raise ConfigBackupError(f"{info.name} in the archive differs from the manifest (sha256)")
     lost = set(want) - seen
     if lost:
         raise ConfigBackupError(f"the archive lacks {len(lost)} file(s) of its manifest, e.g. {sorted(lost)[0]}")
+
+
+def _encrypt(gpg: off.Gpg, archive: str, partial: str) -> None:
+    with open(archive, "rb") as source:
+        proc = gpg.start("encrypt", source)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while block := proc.stdout.read(1024 * 1024):  # type: ignore[union-attr]
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.wait() != 0:
+            raise ConfigBackupError(f"gpg could not encrypt the archive: {' '.join(err.split())[-300:]}")
+
+
+def _write_manifest(path: str, manifest: dict[str, Any]) -> str:
+    text = json.dumps(manifest, indent=2) + "\n"
+    tmp = path + ".partial"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return text
 
 
 def run_config_backup(cfg: ConfigSettings, offsite: off.OffsiteSettings | None, log: Any) -> dict[str, Any]:
@@ -153,75 +178,54 @@ def run_config_backup(cfg: ConfigSettings, offsite: off.OffsiteSettings | None, 
     os.makedirs(cfg.local_dir, mode=0o700, exist_ok=True)
     final = os.path.join(cfg.local_dir, name)
     partial = final + ".partial"
+    data_key = offsite.key(AREA, f"{host}/{name}")
     roots, absent = collect(cfg)
     store = off.Store(offsite)
     store.check()
-    tmpdir = tempfile.mkdtemp(prefix=".config-", dir=cfg.local_dir)
-    try:
-        archive = os.path.join(tmpdir, "archive.tar.gz")
-        files = build_archive(roots, archive)
-        archive_sha, archive_size = _sha256(archive), os.path.getsize(archive)
-        with off.Gpg(cfg.encryption_key) as gpg:
-            with open(archive, "rb") as source:
-                proc = gpg.start("encrypt", source)
-                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    for block in iter(lambda: proc.stdout.read(1024 * 1024), b""):  # type: ignore[union-attr]
-                        out.write(block)
-                    out.flush()
-                    os.fsync(out.fileno())
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                if proc.wait() != 0:
-                    raise ConfigBackupError(f"gpg could not encrypt the archive: {' '.join(err.split())[-300:]}")
+    with tempfile.TemporaryDirectory(prefix=".config-", dir=cfg.local_dir) as tmpdir, \
+            off.Gpg(cfg.encryption_key) as gpg:
+        try:
+            archive = os.path.join(tmpdir, "archive.tar.gz")
+            files = build_archive(roots, archive)
+            _encrypt(gpg, archive, partial)
             enc_sha, enc_size = _sha256(partial), os.path.getsize(partial)
-            data_key = offsite.key(AREA, f"{host}/{name}")
-            man_key = data_key + mf.MANIFEST_SUFFIX
             log(f"config: uploading {name} ({len(files)} entries from {', '.join(roots)}; {enc_size} bytes "
                 f"encrypted) to s3://{offsite.bucket}/{data_key}")
             up = off.upload_file(store, partial, data_key, enc_sha, None)
             readback = os.path.join(tmpdir, "readback.tar.gz")
             with open(readback, "wb") as sink:
                 back = off.read_back(store, data_key, gpg, consume=sink.write)
-        if up.stored_sha256 != enc_sha or back.stored_sha256 != enc_sha or back.stored_size != enc_size \
-                or back.plain_sha256 != archive_sha:
-            raise ConfigBackupError(f"the offsite copy s3://{offsite.bucket}/{data_key} does not match what was "
-                                    "written: run the configuration backup again")
-        check_archive(readback, files)
-        manifest = {
-            "schema_version": SCHEMA_VERSION, "kind": KIND, "file": name, "size": enc_size, "sha256": enc_sha,
-            "encryption": off.ENCRYPTION_GPG,
-            "archive": {"format": "tar.gz", "size": archive_size, "sha256": archive_sha},
-            "created_at": mf.format_time(now), "finished_at": mf.utc_now(), "host": host, "roots": roots,
-            "missing_optional": absent, "files": files,
-            "restore": "gpg --batch --pinentry-mode loopback --passphrase-file KEYFILE -d FILE | tar -xzpf - -C /",
-        }
-        text = json.dumps(manifest, indent=2) + "\n"
-        man_tmp = final + mf.MANIFEST_SUFFIX + ".partial"
-        with open(os.open(man_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(man_tmp, final + mf.MANIFEST_SUFFIX)
-        os.replace(partial, final)
-        store.put_bytes(man_key, text.encode())
-        log(f"config: verified s3://{offsite.bucket}/{data_key}: read back, decrypted, {len(files)} entries match "
-            "the manifest")
-    finally:
-        for leftover in (partial, final + mf.MANIFEST_SUFFIX + ".partial"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-        for base, dirs, files_ in os.walk(tmpdir, topdown=False):
-            for f in files_:
-                os.unlink(os.path.join(base, f))
-            for d in dirs:
-                os.rmdir(os.path.join(base, d))
-        os.rmdir(tmpdir)
-    removed = purge(cfg, store, offsite, host, now, log)
-    return {"ok": True, "file": final, "key": data_key, "manifest_key": man_key, "size": enc_size,
-            "sha256": enc_sha, "entries": len(files), "files": sum(1 for f in files if f["type"] == "file"),
-            "roots": roots, "missing_optional": absent, "verified": True, "removed": removed,
-            "finished_at": manifest["finished_at"], "duration_seconds": round(time.monotonic() - started, 3)}
+            if up.stored_sha256 != enc_sha or back.stored_sha256 != enc_sha or back.stored_size != enc_size \
+                    or back.plain_sha256 != _sha256(archive):
+                raise ConfigBackupError(f"the offsite copy s3://{offsite.bucket}/{data_key} does not match what "
+                                        "was written: run the configuration backup again")
+            check_archive(readback, files)
+            manifest = {
+                "schema_version": SCHEMA_VERSION, "kind": KIND, "file": name, "size": enc_size, "sha256": enc_sha,
+                "encryption": off.ENCRYPTION_GPG,
+                "archive": {"format": "tar.gz", "size": os.path.getsize(archive), "sha256": back.plain_sha256},
+                "created_at": mf.format_time(now), "finished_at": mf.utc_now(), "host": host, "roots": roots,
+                "missing_optional": absent, "files": files,
+                "restore": "gpg --batch --pinentry-mode loopback --passphrase-file KEYFILE -d FILE "
+                           "| tar -xzpf - -C /",
+            }
+            text = _write_manifest(final + mf.MANIFEST_SUFFIX, manifest)
+            os.replace(partial, final)
+            store.put_bytes(data_key + mf.MANIFEST_SUFFIX, text.encode())
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    log(f"config: verified s3://{offsite.bucket}/{data_key}: read back, decrypted, {len(files)} entries match "
+        "the manifest")
+    removed = purge(cfg, store, offsite, host=host, now=now, log=log)
+    return {"ok": True, "file": final, "key": data_key, "manifest_key": data_key + mf.MANIFEST_SUFFIX,
+            "size": enc_size, "sha256": enc_sha, "entries": len(files),
+            "files": sum(1 for f in files if f["type"] == "file"), "roots": roots, "missing_optional": absent,
+            "verified": True, "removed": removed, "finished_at": manifest["finished_at"],
+            "duration_seconds": round(time.monotonic() - started, 3)}
 
 
-def purge(cfg: ConfigSettings, store: off.Store, offsite: off.OffsiteSettings, host: str, now: _dt.datetime,
+def purge(cfg: ConfigSettings, store: off.Store, offsite: off.OffsiteSettings, *, host: str, now: _dt.datetime,
           log: Any) -> list[str]:
     removed: list[str] = []
     days = {"config": cfg.retention_days}

@@ -284,7 +284,7 @@ def check_versions(target: Target) -> tuple[str, str]:
     except PgError as exc:
         raise BackupError(f"the database is not reachable: {exc}") from None
     cmd, env = target.tool_argv("pg_dump", [])
-    cmd = cmd[: len(cmd) - (2 if target.container and target.params.user else 0)] + ["--version"]
+    cmd = [*cmd[: len(cmd) - (2 if target.container and target.params.user else 0)], "--version"]
     try:
         res = subprocess.run(cmd, capture_output=True, env=env, timeout=60, check=False)
     except FileNotFoundError:
@@ -333,7 +333,7 @@ def _fail_write(exc: OSError, partial: str) -> BackupError:
     return BackupError(f"writing {partial} failed: {exc.strerror or exc}")
 
 
-def run_dump(target: Target, snapshot_id: str, fmt: str, level: int, partial: str,
+def run_dump(target: Target, snapshot_id: str, *, fmt: str, level: int, partial: str,
              file_mode: int) -> DumpResult:
     """pg_dump --snapshot to ``partial``, gzipped in-process for plain.gz, hashed while written.
 
@@ -346,10 +346,21 @@ def run_dump(target: Target, snapshot_id: str, fmt: str, level: int, partial: st
     args += ["-d", target.params.database or ""]
     cmd, env = target.tool_argv("pg_dump", args)
     started = time.monotonic()
+    with tempfile.TemporaryFile() as errlog:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, env=env)
+        size, digest = _stream_to(proc, partial, fmt=fmt, level=level, file_mode=file_mode)
+        rc = proc.wait()
+        errlog.seek(0)
+        err = errlog.read().decode(errors="replace")
+    if rc != 0:
+        raise BackupError(f"pg_dump failed (exit {rc}) in {target.where()}: {' '.join(err.split())[-400:]}")
+    return DumpResult(size, digest, time.monotonic() - started)
+
+
+def _stream_to(proc: subprocess.Popen, partial: str, *, fmt: str, level: int, file_mode: int) -> tuple[int, str]:
+    """Copy the dump from ``proc``'s stdout into ``partial`` (gzipped for plain.gz), hashing what is written."""
     digest = hashlib.sha256()
     size = 0
-    errlog = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errlog, env=env)
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, file_mode)
@@ -377,13 +388,7 @@ def run_dump(target: Target, snapshot_id: str, fmt: str, level: int, partial: st
     finally:
         if proc.stdout:
             proc.stdout.close()
-    rc = proc.wait()
-    errlog.seek(0)
-    err = errlog.read().decode(errors="replace")
-    errlog.close()
-    if rc != 0:
-        raise BackupError(f"pg_dump failed (exit {rc}) in {target.where()}: {' '.join(err.split())[-400:]}")
-    return DumpResult(size, digest.hexdigest(), time.monotonic() - started)
+    return size, digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- local files
@@ -535,13 +540,13 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
     finally:
         if gpg:
             gpg.close()
-    removed = purge_offsite(settings, store, prefix, list(remote), now, log)
+    removed = purge_offsite(settings, store, prefix=prefix, keys=list(remote), now=now, log=log)
     names = {k.rsplit("/", 1)[-1] for k in remote} - set(removed)
     count = sum(1 for n in names if ret.parse_name(n, settings.name_prefix))
     return {"uploads": uploads, "removed": removed, "count": count}
 
 
-def purge_offsite(settings: Settings, store: off.Store, prefix: str, keys: list[str], now: _dt.datetime,
+def purge_offsite(settings: Settings, store: off.Store, *, prefix: str, keys: list[str], now: _dt.datetime,
                   log: Any) -> list[str]:
     cfg = settings.offsite
     assert cfg is not None
@@ -555,7 +560,7 @@ def purge_offsite(settings: Settings, store: off.Store, prefix: str, keys: list[
     purge, _keep = ret.plan_purge(cands, now, settings.retention_days, settings.keep_min)
     victims: list[str] = []
     for cand in purge:
-        victims += [prefix + cand.backup.name]
+        victims.append(prefix + cand.backup.name)
         manifest_name = cand.backup.plain_name + mf.MANIFEST_SUFFIX
         others = [c for c in cands if c.backup.plain_name == cand.backup.plain_name and c not in purge]
         if manifest_name in names and not others:
@@ -603,11 +608,81 @@ class RunResult:
         return dict(self.__dict__)
 
 
-def run_backup(settings: Settings, backup_type: str, fmt: str | None, offsite_enabled: bool, log: Any,
-               result: RunResult) -> RunResult:
+def _dump_and_keep(settings: Settings, target: Target, result: RunResult, log: Any) -> dict[str, Any]:
+    """Snapshot, counts, dump to a partial file, manifest, verification, rename. Returns the manifest."""
+    fmt = result.format
+    now = _dt.datetime.now(_dt.UTC)
+    name = ret.make_name(now, result.backup_type, fmt, settings.name_prefix)
+    final = os.path.join(settings.backup_dir, name)
+    if os.path.exists(final):
+        raise BackupError(f"{final} already exists (two backups in the same second?): try again")
+    partial = final + PARTIAL
+    result.started_at = mf.format_time(now)
+    try:
+        with SnapshotSession(target.runner) as snap:
+            if settings.tables:
+                pairs = [tuple(t.split(".", 1)) if "." in t else ("public", t) for t in settings.tables]
+            else:
+                pairs = [(s, t) for s, t in snap.json(ALL_TABLES_SQL)]
+            counts = snap.counts(pairs, per_tenant=settings.per_tenant, tenant_column=settings.tenant_column)
+            dump = run_dump(target, snap.snapshot_id, fmt=fmt, level=settings.compress_level, partial=partial,
+                            file_mode=settings.file_mode)
+            result.snapshot = snap.snapshot_id
+        result.dump_seconds = round(dump.seconds, 3)
+        data = mf.build(file=name, fmt=fmt, size=dump.size, sha256=dump.sha256, database=counts.database,
+                        server_version=counts.server_version, pg_dump_version=result.pg_dump_version,
+                        started_at=result.started_at, finished_at=mf.utc_now(),
+                        row_counts={k: int(v or 0) for k, v in counts.totals.items()},
+                        tenant_row_counts=counts.per_tenant or None,
+                        tenant_column=settings.tenant_column if counts.per_tenant else None,
+                        snapshot=result.snapshot, pg_dump_options=dump_options(fmt),
+                        host=socket.gethostname(), tool=TOOL)
+        data["backup_type"] = result.backup_type
+        if result.offsite_enabled and settings.offsite and settings.offsite.encrypted:
+            data["offsite_encryption"] = off.ENCRYPTION_GPG
+        verify_partial(partial, name, data, counts.database)
+        manifest_path = mf.manifest_path_for(final)
+        mf.write(manifest_path, data, mode=settings.file_mode)
+        try:
+            os.rename(partial, final)
+        except OSError:
+            os.unlink(manifest_path)
+            raise
+        fsync_dir(settings.backup_dir)
+    except PgError as exc:
+        raise BackupError(f"the database is not reachable: {exc}") from None
+    except OSError as exc:  # the manifest, the rename: same rule as the dump itself
+        raise _fail_write(exc, partial) from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    result.ok = True
+    result.path, result.file, result.size, result.sha256 = final, name, dump.size, dump.sha256
+    result.row_counts, result.total_rows = data["row_counts"], sum(data["row_counts"].values())
+    result.finished_at = data["finished_at"]
+    log(f"backup {final}: {dump.size} bytes, sha256 {dump.sha256}, {len(data['row_counts'])} tables, "
+        f"{result.total_rows} rows (counted in snapshot {result.snapshot}), verified")
+    return data
+
+
+def _retention(settings: Settings, previous: LocalBackup | None, result: RunResult, log: Any) -> None:
+    """Purge expired backups, unless the new backup shrank suspiciously (then keep everything, warn)."""
+    now = mf.parse_time(result.started_at)
+    if previous is not None and previous.name.fmt == result.format and previous.size > 0 \
+            and result.size < previous.size * 0.5:
+        result.warnings.append(f"the new backup is {100 - 100 * result.size // previous.size}% smaller than "
+                               f"{previous.name.name}: retention skipped this time, check the database")
+        log("WARNING: " + result.warnings[-1])
+    else:
+        result.removed_local = purge_local(settings, now, log)
+    result.local_count = len([b for b in local_backups(settings) if b.valid])
+    result.filesystem_avail_bytes = check_space(settings, None)
+
+
+def run_backup(settings: Settings, result: RunResult, *, backup_type: str, fmt: str | None,
+               offsite_enabled: bool, log: Any) -> RunResult:
     """One backup run (see the module docstring). Fills ``result``; raises BackupError on failure."""
-    fmt = fmt or settings.format
-    result.backup_type, result.format = backup_type, fmt
+    result.backup_type, result.format = backup_type, fmt or settings.format
     result.offsite_enabled = bool(offsite_enabled and settings.offsite)
     t0 = time.monotonic()
     if not os.path.isdir(settings.backup_dir):
@@ -616,78 +691,21 @@ def run_backup(settings: Settings, backup_type: str, fmt: str | None, offsite_en
         result.lock_wait_seconds = round(time.monotonic() - t0, 3)
         result.removed_stale = remove_leftovers(settings)
         existing = [b for b in local_backups(settings) if b.valid]
-        same_format = [b for b in existing if b.name.fmt == fmt]
+        same_format = [b for b in existing if b.name.fmt == result.format]
         previous = same_format[-1] if same_format else (existing[-1] if existing else None)
         result.filesystem_avail_bytes = check_space(settings, previous)
         target = Target(settings)
         result.server_version, result.pg_dump_version = check_versions(target)
         log(f"dumping database {target.params.database} with pg_dump {result.pg_dump_version} in {target.where()} "
-            f"(server {result.server_version}), format {fmt}")
-        now = _dt.datetime.now(_dt.UTC)
-        name = ret.make_name(now, backup_type, fmt, settings.name_prefix)
-        final = os.path.join(settings.backup_dir, name)
-        if os.path.exists(final):
-            raise BackupError(f"{final} already exists (two backups in the same second?): try again")
-        partial = final + PARTIAL
-        result.started_at = mf.format_time(now)
-        try:
-            with SnapshotSession(target.runner) as snap:
-                tables = settings.tables or []
-                if tables:
-                    pairs = [(t.split(".", 1)[0], t.split(".", 1)[1]) if "." in t else ("public", t) for t in tables]
-                else:
-                    pairs = [(s, t) for s, t in snap.json(ALL_TABLES_SQL)]
-                counts = snap.counts(pairs, per_tenant=settings.per_tenant, tenant_column=settings.tenant_column)
-                dump = run_dump(target, snap.snapshot_id, fmt, settings.compress_level, partial,
-                                settings.file_mode)
-                result.snapshot = snap.snapshot_id
-            result.dump_seconds = round(dump.seconds, 3)
-            data = mf.build(file=name, fmt=fmt, size=dump.size, sha256=dump.sha256, database=counts.database,
-                            server_version=counts.server_version, pg_dump_version=result.pg_dump_version,
-                            started_at=result.started_at, finished_at=mf.utc_now(),
-                            row_counts={k: int(v or 0) for k, v in counts.totals.items()},
-                            tenant_row_counts=counts.per_tenant or None,
-                            tenant_column=settings.tenant_column if counts.per_tenant else None,
-                            snapshot=result.snapshot, pg_dump_options=dump_options(fmt),
-                            host=socket.gethostname(), tool=TOOL)
-            data["backup_type"] = backup_type
-            if result.offsite_enabled and settings.offsite and settings.offsite.encrypted:
-                data["offsite_encryption"] = off.ENCRYPTION_GPG
-            verify_partial(partial, name, data, counts.database)
-            manifest_path = mf.manifest_path_for(final)
-            mf.write(manifest_path, data, mode=settings.file_mode)
-            try:
-                os.rename(partial, final)
-            except OSError:
-                os.unlink(manifest_path)
-                raise
-            fsync_dir(settings.backup_dir)
-        except PgError as exc:
-            raise BackupError(f"the database is not reachable: {exc}") from None
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
-        result.ok = True
-        result.path, result.file, result.size, result.sha256 = final, name, dump.size, dump.sha256
-        result.row_counts, result.total_rows = data["row_counts"], sum(data["row_counts"].values())
-        result.finished_at = data["finished_at"]
-        log(f"backup {final}: {dump.size} bytes, sha256 {dump.sha256}, {len(data['row_counts'])} tables, "
-            f"{result.total_rows} rows (counted in snapshot {result.snapshot}), verified")
-        if previous is not None and previous.name.fmt == fmt and previous.size > 0 \
-                and dump.size < previous.size * 0.5:
-            result.warnings.append(f"the new backup is {100 - 100 * dump.size // previous.size}% smaller than "
-                                   f"{previous.name.name}: retention skipped this time, check the database")
-            log("WARNING: " + result.warnings[-1])
-        else:
-            result.removed_local = purge_local(settings, now, log)
-        result.local_count = len([b for b in local_backups(settings) if b.valid])
-        result.filesystem_avail_bytes = check_space(settings, None)
+            f"(server {result.server_version}), format {result.format}")
+        _dump_and_keep(settings, target, result, log)
+        _retention(settings, previous, result, log)
         if result.offsite_enabled:
             try:
-                result.offsite = offsite_sync(settings, now, log)
+                result.offsite = offsite_sync(settings, mf.parse_time(result.started_at), log)
                 result.offsite_ok = True
             except (off.OffsiteError, BackupError) as exc:
                 result.offsite_ok = False
                 result.offsite_error = str(exc)
-                raise OffsiteFailed(f"offsite copy failed, the local backup {name} is kept: {exc}") from None
+                raise OffsiteFailed(f"offsite copy failed, the local backup {result.file} is kept: {exc}") from None
     return result

@@ -19,6 +19,7 @@ optional at import time (``HAS_BOTO3``): Debian's python3-boto3 is enough.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -327,13 +328,11 @@ def read_back(store: Store, key: str, gpg: Gpg | None,
                 stored.update(chunk)
                 stored_size += len(chunk)
                 proc.stdin.write(chunk)  # type: ignore[union-attr]
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:  # handed to the main thread
             failure.append(exc)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 proc.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
