@@ -35,6 +35,9 @@ NS = os.environ.get("FP_TEST_NS", "fp")
 NAME = f"{NS}-bench-backup"
 LABELS = ["--label", f"io.fleetpulse.test.ns={NS}", "--label", "io.fleetpulse.test.service=bench-backup"]
 USER, PASSWORD, DB = "fleetpulse", "bench-db-password", "fleetpulse"
+# Inside the throwaway container (its own filesystem), for the directory dump and the restore.
+IN_CONTAINER_DIR = "/var/lib/postgresql/bench-dump.dir"
+IN_CONTAINER_FILE = "/var/lib/postgresql/bench-restore.dump"
 
 
 def sh(*args: str, check: bool = True, **kwargs) -> str:
@@ -48,7 +51,7 @@ def psql(sql: str, db: str = DB) -> str:
     return sh("docker", "exec", NAME, "psql", "-U", USER, "-d", db, "-Atc", sql)
 
 
-def wait(what: str, probe, timeout: float = 120) -> None:  # noqa: ANN001
+def wait(what: str, probe, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -60,7 +63,7 @@ def wait(what: str, probe, timeout: float = 120) -> None:  # noqa: ANN001
     raise SystemExit(f"{what} not ready after {timeout:.0f}s")
 
 
-def timed(func, *args, **kwargs) -> tuple[float, object]:  # noqa: ANN001
+def timed(func, *args, **kwargs) -> tuple[float, object]:
     t0 = time.monotonic()
     value = func(*args, **kwargs)
     return time.monotonic() - t0, value
@@ -102,11 +105,11 @@ def program(config: Path, fmt: str) -> dict:
 
 
 def directory_dump(jobs: int) -> tuple[float, int]:
-    sh("docker", "exec", NAME, "rm", "-rf", "/tmp/dump.dir")
+    sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
     t, _ = timed(sh, "docker", "exec", NAME, "pg_dump", "-U", USER, "-d", DB, "-Fd", "-j", str(jobs), "-Z", "6",
-                 "--no-owner", "--no-acl", "-f", "/tmp/dump.dir")
-    size = int(sh("docker", "exec", NAME, "du", "-sb", "/tmp/dump.dir").split()[0])
-    sh("docker", "exec", NAME, "rm", "-rf", "/tmp/dump.dir")
+                 "--no-owner", "--no-acl", "-f", IN_CONTAINER_DIR)
+    size = int(sh("docker", "exec", NAME, "du", "-sb", IN_CONTAINER_DIR).split()[0])
+    sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
     return t, size
 
 
@@ -120,10 +123,10 @@ def restore(fmt: str, path: str) -> float:
                                 "-d", "scratch"], stdin=gz.stdout, capture_output=True, check=True)
         t, _ = timed(run)
     else:
-        sh("docker", "cp", path, f"{NAME}:/tmp/restore.dump")
+        sh("docker", "cp", path, f"{NAME}:{IN_CONTAINER_FILE}")
         t, _ = timed(sh, "docker", "exec", NAME, "pg_restore", "-U", USER, "-d", "scratch", "-j", "2",
-                     "--no-owner", "/tmp/restore.dump")
-        sh("docker", "exec", NAME, "rm", "-f", "/tmp/restore.dump")
+                     "--no-owner", IN_CONTAINER_FILE)
+        sh("docker", "exec", NAME, "rm", "-f", IN_CONTAINER_FILE)
     count = psql('SELECT count(*) FROM "Booking"', db="scratch")
     psql("DROP DATABASE scratch", db="postgres")
     return t if int(count) > 0 else float("nan")

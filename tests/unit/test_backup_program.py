@@ -110,7 +110,7 @@ def test_settings_refuse_unknown_keys_and_formats(tmp_path):
     cfg.write_text(json.dumps({"database": {}, "retention": 3}))
     with pytest.raises(dbb.BackupError, match="unknown or missing setting"):
         dbb.load_settings(str(cfg))
-    with pytest.raises(dbb.BackupError, match="not found: apply the fleetpulse.dr.db_backup role"):
+    with pytest.raises(dbb.BackupError, match=r"not found: apply the fleetpulse\.dr\.db_backup role"):
         dbb.load_settings(str(tmp_path / "missing.json"))
 
 
@@ -127,9 +127,9 @@ def test_lock_is_exclusive_across_processes_and_names_its_holder(tmp_path):
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(dbb.LockBusy, match=r"held by pid \d+ \(restore test\).*waited 0.5s"):
-            with dbb.Lock(str(lock), 0.5, "second"):
-                pass
+        with pytest.raises(dbb.LockBusy, match=r"held by pid \d+ \(restore test\).*waited 0.5s"), \
+                dbb.Lock(str(lock), 0.5, "second"):
+            pass
     finally:
         holder.communicate("done\n", timeout=30)
     with dbb.Lock(str(lock), 0.5, "third"):  # free again once the holder is gone
