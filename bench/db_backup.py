@@ -106,8 +106,8 @@ def program(config: Path, fmt: str) -> dict:
 
 def directory_dump(jobs: int) -> tuple[float, int]:
     sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
-    t, _ = timed(sh, "docker", "exec", NAME, "pg_dump", "-U", USER, "-d", DB, "-Fd", "-j", str(jobs), "-Z", "6",
-                 "--no-owner", "--no-acl", "-f", IN_CONTAINER_DIR)
+    t, _result = timed(sh, "docker", "exec", NAME, "pg_dump", "-U", USER, "-d", DB, "-Fd", "-j", str(jobs),
+                       "-Z", "6", "--no-owner", "--no-acl", "-f", IN_CONTAINER_DIR)
     size = int(sh("docker", "exec", NAME, "du", "-sb", IN_CONTAINER_DIR).split()[0])
     sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
     return t, size
@@ -121,11 +121,11 @@ def restore(fmt: str, path: str) -> float:
             with subprocess.Popen(["gunzip", "-c", path], stdout=subprocess.PIPE) as gz:
                 subprocess.run(["docker", "exec", "-i", NAME, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", USER,
                                 "-d", "scratch"], stdin=gz.stdout, capture_output=True, check=True)
-        t, _ = timed(run)
+        t, _result = timed(run)
     else:
         sh("docker", "cp", path, f"{NAME}:{IN_CONTAINER_FILE}")
-        t, _ = timed(sh, "docker", "exec", NAME, "pg_restore", "-U", USER, "-d", "scratch", "-j", "2",
-                     "--no-owner", IN_CONTAINER_FILE)
+        t, _result = timed(sh, "docker", "exec", NAME, "pg_restore", "-U", USER, "-d", "scratch", "-j", "2",
+                           "--no-owner", IN_CONTAINER_FILE)
         sh("docker", "exec", NAME, "rm", "-f", IN_CONTAINER_FILE)
     count = psql('SELECT count(*) FROM "Booking"', db="scratch")
     psql("DROP DATABASE scratch", db="postgres")

@@ -497,7 +497,8 @@ def purge_local(settings: Settings, now: _dt.datetime, log: Any) -> list[str]:
 def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, Any]:
     """Upload every valid local backup the store lacks (newest first), verify each, then purge expired copies."""
     cfg = settings.offsite
-    assert cfg is not None
+    if cfg is None:
+        raise BackupError("offsite copies are not configured (db_backup_offsite_enabled)")
     store = off.Store(cfg)
     store.check()
     prefix = cfg.key(DB_AREA, "")
@@ -549,7 +550,8 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
 def purge_offsite(settings: Settings, store: off.Store, *, prefix: str, keys: list[str], now: _dt.datetime,
                   log: Any) -> list[str]:
     cfg = settings.offsite
-    assert cfg is not None
+    if cfg is None:
+        raise BackupError("offsite copies are not configured (db_backup_offsite_enabled)")
     names = {k[len(prefix):] for k in keys if k.startswith(prefix) and "/" not in k[len(prefix):]}
     cands = []
     for name in names:
@@ -623,7 +625,7 @@ def _dump_and_keep(settings: Settings, target: Target, result: RunResult, log: A
             if settings.tables:
                 pairs = [tuple(t.split(".", 1)) if "." in t else ("public", t) for t in settings.tables]
             else:
-                pairs = [(s, t) for s, t in snap.json(ALL_TABLES_SQL)]
+                pairs = [tuple(pair) for pair in snap.json(ALL_TABLES_SQL)]
             counts = snap.counts(pairs, per_tenant=settings.per_tenant, tenant_column=settings.tenant_column)
             dump = run_dump(target, snap.snapshot_id, fmt=fmt, level=settings.compress_level, partial=partial,
                             file_mode=settings.file_mode)

@@ -104,9 +104,9 @@ def test_a_pg_dump_killed_mid_stream_fails_the_backup(setup, pg: PgCluster):
                                'BEGIN; LOCK TABLE "Booking" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);'],
                               env=pg.admin_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until("the lock is held", lambda: pg.psql("fleetpulse", "SELECT count(*) FROM pg_locks l JOIN pg_class c "
-                   "ON c.oid = l.relation WHERE c.relname = 'Booking' AND l.granted AND "
-                   "l.mode = 'AccessExclusiveLock'") == "1")
+        held = ("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'Booking' AND l.granted AND l.mode = 'AccessExclusiveLock'")
+        wait_until("the lock is held", lambda: pg.psql("fleetpulse", held) == "1")
         # Count "Booking" rows before the lock, so that only pg_dump (not the counting) waits: list the others.
         setup["write"](tables=["Tenant"])
         proc = run_program(setup["config"], "db", "--format", "plain.gz", wait=False)
