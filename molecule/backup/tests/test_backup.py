@@ -115,7 +115,9 @@ def results(host) -> dict:
 
 def secrets(host) -> list[str]:
     cfg = read_config(host)
-    return [cfg["offsite"]["secret_key"], cfg["config_backup"]["encryption_key"]]
+    found = [cfg["offsite"]["secret_key"], cfg["config_backup"]["encryption_key"], cfg["database"]["password"]]
+    assert all(found), "the scenario must configure every secret for these checks to mean anything"
+    return found
 
 
 # --------------------------------------------------------------------------- schedule and files
