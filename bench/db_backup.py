@@ -12,9 +12,11 @@ default: check `df -h /` first, the run needs about 3 GB), then measures:
   server) in both formats it writes: plain.gz (the plan's) and custom (-Fc): wall time of
   the whole run (snapshot counts, dump, verification), of pg_dump alone, and the size;
 * pg_dump -Fd (directory) with -j 1 and -j 2 inside the container, for comparison;
-* restores into a scratch database: gunzip | psql for plain.gz, pg_restore -j 2 for custom.
+* restores into a scratch database: gunzip | psql for plain.gz, pg_restore -j 1 and -j 2
+  for custom.
 
-Prints a Markdown table for docs/performance.md and removes everything (unless --keep).
+Wall time and CPU time (the PostgreSQL container's cgroup plus this script's children):
+the machine is shared, and CPU seconds do not depend on what else runs. Prints a Markdown table for docs/performance.md and removes everything (unless --keep).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,9 +66,29 @@ def wait(what: str, probe, timeout: float = 120) -> None:
     raise SystemExit(f"{what} not ready after {timeout:.0f}s")
 
 
+def container_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL container (server, pg_dump, pg_restore; cgroup v1 or v2)."""
+    cid = sh("docker", "inspect", "--format", "{{.Id}}", NAME)
+    for path in (f"/sys/fs/cgroup/cpu,cpuacct/docker/{cid}/cpuacct.usage", f"/sys/fs/cgroup/cpuacct/docker/{cid}/"
+                 "cpuacct.usage"):
+        if os.path.exists(path):
+            return int(Path(path).read_text()) / 1e9
+    path = f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"
+    if os.path.exists(path):
+        return int(Path(path).read_text().split("usage_usec")[1].split()[0]) / 1e6
+    return float("nan")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(func, *args, **kwargs) -> tuple[float, object]:
-    t0 = time.monotonic()
+    """(wall seconds, value); the CPU seconds of the container and of local children go to timed.cpu."""
+    c0, k0, t0 = container_cpu(), children_cpu(), time.monotonic()
     value = func(*args, **kwargs)
+    timed.cpu = (container_cpu() - c0) + (children_cpu() - k0)  # type: ignore[attr-defined]
     return time.monotonic() - t0, value
 
 
@@ -95,25 +118,27 @@ def seed(ip: str, args: argparse.Namespace) -> dict:
 
 
 def program(config: Path, fmt: str) -> dict:
+    """One run of the backup program; wall and CPU seconds (program + container) added to its result."""
     cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); from ansible_collections."
            "fleetpulse.dr.plugins.module_utils.backup_cli import main; sys.exit(main())",
            str(REPO / ".collections"), "--config", str(config), "--json", "db", "--type", "manual", "--format", fmt]
     t, out = timed(sh, *cmd)
     data = json.loads(out)  # type: ignore[arg-type]
-    data["wall"] = t
+    data["wall"], data["cpu"] = t, timed.cpu  # type: ignore[attr-defined]
     return data
 
 
-def directory_dump(jobs: int) -> tuple[float, int]:
+def directory_dump(jobs: int) -> tuple[float, float, int]:
     sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
     t, _result = timed(sh, "docker", "exec", NAME, "pg_dump", "-U", USER, "-d", DB, "-Fd", "-j", str(jobs),
                        "-Z", "6", "--no-owner", "--no-acl", "-f", IN_CONTAINER_DIR)
+    cpu = timed.cpu  # type: ignore[attr-defined]
     size = int(sh("docker", "exec", NAME, "du", "-sb", IN_CONTAINER_DIR).split()[0])
     sh("docker", "exec", NAME, "rm", "-rf", IN_CONTAINER_DIR)
-    return t, size
+    return t, cpu, size
 
 
-def restore(fmt: str, path: str) -> float:
+def restore(fmt: str, path: str, jobs: int = 2) -> tuple[float, float]:
     psql("DROP DATABASE IF EXISTS scratch", db="postgres")
     psql(f"CREATE DATABASE scratch OWNER {USER}", db="postgres")
     if fmt == "plain.gz":
@@ -124,12 +149,15 @@ def restore(fmt: str, path: str) -> float:
         t, _result = timed(run)
     else:
         sh("docker", "cp", path, f"{NAME}:{IN_CONTAINER_FILE}")
-        t, _result = timed(sh, "docker", "exec", NAME, "pg_restore", "-U", USER, "-d", "scratch", "-j", "2",
+        t, _result = timed(sh, "docker", "exec", NAME, "pg_restore", "-U", USER, "-d", "scratch", "-j", str(jobs),
                            "--no-owner", IN_CONTAINER_FILE)
         sh("docker", "exec", NAME, "rm", "-f", IN_CONTAINER_FILE)
+    cpu = timed.cpu  # type: ignore[attr-defined]
     count = psql('SELECT count(*) FROM "Booking"', db="scratch")
     psql("DROP DATABASE scratch", db="postgres")
-    return t if int(count) > 0 else float("nan")
+    if int(count) == 0:
+        raise SystemExit(f"the {fmt} restore holds no bookings")
+    return t, cpu
 
 
 def mib(n: float) -> str:
@@ -143,6 +171,7 @@ def main() -> int:
     p.add_argument("--customers-per-tenant", type=int, default=30000)
     p.add_argument("--bookings-per-tenant", type=int, default=150000)
     p.add_argument("--no-restore", action="store_true", help="skip the restore timings")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each measurement (the median is reported)")
     p.add_argument("--keep", action="store_true", help="leave the container for inspection")
     args = p.parse_args()
     print(f"free disk: {shutil.disk_usage('/').free / 1e9:.1f} GB", file=sys.stderr)
@@ -160,30 +189,38 @@ def main() -> int:
             "database": {"name": DB, "user": USER, "pg_dump": "container", "container": NAME},
             "backup_dir": str(work / "backups"), "metrics_dir": str(work / "metrics"),
             "state_dir": str(work / "state"), "lock_path": str(work / "lock"), "min_free_factor": 0}))
-        results = []
+        rows_out = []
+        med = statistics.median
         for fmt in ("plain.gz", "custom"):
-            data = program(config, fmt)
-            restore_s = float("nan") if args.no_restore else restore(fmt, data["path"])
-            results.append((fmt, data["wall"], data["dump_seconds"], data["size"], restore_s))
-            print(f"{fmt}: {data['wall']:.1f}s ({data['dump_seconds']:.1f}s pg_dump), {mib(data['size'])}, "
-                  f"restore {restore_s:.1f}s", file=sys.stderr)
-            os.unlink(data["path"])
-        dirs = []
+            runs = [program(config, fmt) for _ in range(args.repeat)]
+            for data in runs[:-1]:
+                os.unlink(data["path"])
+            last = runs[-1]
+            rows_out.append((f"{fmt} backup run (fleetpulse-backup db)", med(r["wall"] for r in runs),
+                             med(r["cpu"] for r in runs), last["size"],
+                             f"pg_dump {med(r['dump_seconds'] for r in runs):.1f} s of it"))
+            if not args.no_restore:
+                variants = [("gunzip | psql", 1)] if fmt == "plain.gz" else [("pg_restore -j 1", 1),
+                                                                             ("pg_restore -j 2", 2)]
+                for label, jobs in variants:
+                    times = [restore(fmt, last["path"], jobs) for _ in range(args.repeat)]
+                    rows_out.append((f"{fmt} restore ({label})", med(t for t, _c in times),
+                                     med(c for _t, c in times), None, ""))
+            os.unlink(last["path"])
+            print(rows_out[-1], file=sys.stderr)
         for jobs in (1, 2):
-            t, size = directory_dump(jobs)
-            dirs.append((jobs, t, size))
-            print(f"directory -j {jobs}: {t:.1f}s, {mib(size)}", file=sys.stderr)
+            runs = [directory_dump(jobs) for _ in range(args.repeat)]
+            rows_out.append((f"directory pg_dump -Fd -j {jobs} (for comparison)", med(t for t, _c, _s in runs),
+                             med(c for _t, c, _s in runs), runs[-1][2], "pg_dump alone"))
+            print(rows_out[-1], file=sys.stderr)
+        load = os.getloadavg()[0]
         print(f"\nDataset: {rows:,} rows (replica generator, rows only: {json.dumps(summary.get('rows', {}))}), "
-              f"database {mib(db_size)}; {os.cpu_count()} CPUs, {platform.python_version()}, PostgreSQL "
-              f"{psql('SHOW server_version')}.\n")
-        print("| Format | Backup run (s) | of which pg_dump (s) | Size | Restore (s) |")
-        print("| ------ | -------------: | -------------------: | ---: | ----------: |")
-        label = {"plain.gz": "plain.gz (plan: `pg_dump \\| gzip`, restore `gunzip \\| psql`)",
-                 "custom": "custom `-Fc` (default, restore `pg_restore -j 2`)"}
-        for fmt, wall, dump, size, rest in results:
-            print(f"| {label[fmt]} | {wall:.1f} | {dump:.1f} | {mib(size)} | {rest:.1f} |")
-        for jobs, t, size in dirs:
-            print(f"| directory `-Fd -j {jobs}` (pg_dump alone, for comparison) | - | {t:.1f} | {mib(size)} | - |")
+              f"database {mib(db_size)}; {os.cpu_count()} CPUs, load average {load:.1f} at the end, PostgreSQL "
+              f"{psql('SHOW server_version')}; median of {args.repeat} run(s).\n")
+        print("| What | Wall (s) | CPU (s) | Size | Note |")
+        print("| ---- | -------: | ------: | ---: | ---- |")
+        for what, wall, cpu, size, note in rows_out:
+            print(f"| {what} | {wall:.1f} | {cpu:.1f} | {mib(size) if size else '-'} | {note} |")
     finally:
         if not args.keep:
             sh("docker", "rm", "-f", "-v", NAME, check=False)
