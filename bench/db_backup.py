@@ -16,7 +16,8 @@ default: check `df -h /` first, the run needs about 3 GB), then measures:
   for custom.
 
 Wall time and CPU time (the PostgreSQL container's cgroup plus this script's children):
-the machine is shared, and CPU seconds do not depend on what else runs. Prints a Markdown table for docs/performance.md and removes everything (unless --keep).
+the machine is shared, and CPU seconds do not depend on what else runs. Prints a
+Markdown table for docs/performance.md and removes everything (unless --keep).
 """
 
 from __future__ import annotations
