@@ -193,7 +193,7 @@ def main() -> int:
         rows_out = []
         med = statistics.median
         for fmt in ("plain.gz", "custom"):
-            runs = [program(config, fmt) for _ in range(args.repeat)]
+            runs = [program(config, fmt) for _round in range(args.repeat)]
             for data in runs[:-1]:
                 os.unlink(data["path"])
             last = runs[-1]
@@ -204,13 +204,13 @@ def main() -> int:
                 variants = [("gunzip | psql", 1)] if fmt == "plain.gz" else [("pg_restore -j 1", 1),
                                                                              ("pg_restore -j 2", 2)]
                 for label, jobs in variants:
-                    times = [restore(fmt, last["path"], jobs) for _ in range(args.repeat)]
+                    times = [restore(fmt, last["path"], jobs) for _round in range(args.repeat)]
                     rows_out.append((f"{fmt} restore ({label})", med(t for t, _c in times),
                                      med(c for _t, c in times), None, ""))
             os.unlink(last["path"])
             print(rows_out[-1], file=sys.stderr)
         for jobs in (1, 2):
-            runs = [directory_dump(jobs) for _ in range(args.repeat)]
+            runs = [directory_dump(jobs) for _round in range(args.repeat)]
             rows_out.append((f"directory pg_dump -Fd -j {jobs} (for comparison)", med(t for t, _c, _s in runs),
                              med(c for _t, c, _s in runs), runs[-1][2], "pg_dump alone"))
             print(rows_out[-1], file=sys.stderr)
