@@ -267,6 +267,24 @@ def test_database_down_fails_clearly_and_changes_nothing(host):
     assert m['fleetpulse_backup_last_success_timestamp_seconds{database="fleetpulse"}'] == success_before
 
 
+def test_the_ansible_entry_point_fails_with_the_reason_when_the_database_is_down(host):
+    before = snapshot(host)
+    host.check_output("docker stop postgres")
+    try:
+        playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "verbose-run.yml"
+        res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
+                             capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        host.check_output("docker start postgres")
+        wait_until("postgres accepts connections",
+                   lambda: host.run("docker exec postgres pg_isready -U fleetpulse -d fleetpulse").rc == 0)
+    output = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0
+    assert "The manual backup failed on fleetpulse1 (exit 1): the database is not reachable" in output, output[-3000:]
+    assert "Earlier backups are untouched" in output
+    assert_nothing_left_behind(host, before)
+
+
 @pytest.mark.parametrize("fault", ["wrong credentials", "unreachable"])
 def test_offsite_failure_keeps_the_local_backup_and_reports_it(host, fault):
     cfg = read_config(host)
