@@ -80,53 +80,58 @@ def save_state(path: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def table_label(key: str) -> str:
+    """``public.Booking`` -> ``Booking`` (docs/metrics.md); tables of other schemas stay qualified."""
+    return key.split(".", 1)[1] if key.startswith("public.") else key
+
+
 def db_metrics(database: str, state: dict[str, Any]) -> list[prom.Metric]:
-    """The backup metrics (docs/metrics.md), from the state that this and earlier runs left."""
+    """The backup metrics of docs/metrics.md (the contract with the monitoring role), from the state
+    that this and earlier runs left: exactly those names, types and labels."""
     lab = {"database": database}
+
+    def gauge(name: str, text: str, value: float, **labels: str) -> prom.Metric:
+        return prom.Metric(name, text).add(value, **lab, **labels)
+
     metrics = [
-        prom.Metric("fleetpulse_backup_last_run_success",
-                    "1 if the last backup run produced a verified backup, else 0")
-        .add(state["last_run_success"], **lab),
-        prom.Metric("fleetpulse_backup_last_run_timestamp_seconds",
-                    "Unix time when the last backup run ended").add(state["last_run_timestamp"], **lab),
-        prom.Metric("fleetpulse_backup_duration_seconds",
-                    "Duration of the last backup run (lock, dump, verification, retention, offsite)")
-        .add(state["last_run_duration"], **lab),
+        gauge("fleetpulse_backup_last_success_timestamp_seconds",
+              "When the last verified backup finished (Unix seconds).", state.get("last_success_timestamp", 0)),
+        gauge("fleetpulse_backup_last_run_timestamp_seconds", "When the last backup run finished (Unix seconds).",
+              state["last_run_timestamp"]),
+        gauge("fleetpulse_backup_last_run_success", "1 if the last backup run produced a verified backup, else 0.",
+              state["last_run_success"]),
+        gauge("fleetpulse_backup_duration_seconds", "Duration of the last backup run.", state["last_run_duration"]),
+        gauge("fleetpulse_backup_size_bytes", "Size of the last verified backup file.", state.get("last_size", 0)),
     ]
-    if state.get("last_success_timestamp"):
-        metrics += [
-            prom.Metric("fleetpulse_backup_last_success_timestamp_seconds",
-                        "Unix time when the last verified backup finished").add(state["last_success_timestamp"],
-                                                                                **lab),
-            prom.Metric("fleetpulse_backup_size_bytes", "Size of the last verified backup")
-            .add(state["last_size"], **lab),
-            prom.Metric("fleetpulse_backup_dump_duration_seconds",
-                        "Duration of pg_dump in the last verified backup").add(state.get("last_dump_seconds", 0),
-                                                                               **lab),
-        ]
-        rows = prom.Metric("fleetpulse_backup_table_rows",
-                           "Rows per table in the last verified backup, counted in the dump's snapshot")
-        for table, count in sorted((state.get("last_rows") or {}).items()):
-            rows.add(count, table=table, **lab)
-        metrics.append(rows)
-    if state.get("filesystem_avail_bytes") is not None:
-        metrics.append(prom.Metric("fleetpulse_backup_filesystem_avail_bytes",
-                                   "Free bytes of the filesystem that holds the backups")
-                       .add(state["filesystem_avail_bytes"], **lab))
+    rows = prom.Metric("fleetpulse_backup_table_rows", "Rows per table in the last verified backup.")
+    for table, count in sorted((state.get("last_rows") or {}).items()):
+        rows.add(count, table=table_label(table), **lab)
+    metrics.append(rows)
     if state.get("local_count") is not None:
-        metrics.append(prom.Metric("fleetpulse_backup_local_backups", "Valid local backups (with a manifest)")
-                       .add(state["local_count"], **lab))
+        metrics.append(gauge("fleetpulse_backup_files", "Backup files kept after the retention purge.",
+                             state["local_count"]))
+    if state.get("oldest_timestamp"):
+        metrics.append(gauge("fleetpulse_backup_oldest_timestamp_seconds",
+                             "When the oldest kept backup was taken (Unix seconds).", state["oldest_timestamp"]))
+    if state.get("filesystem_avail_bytes") is not None:
+        metrics.append(gauge("fleetpulse_backup_filesystem_avail_bytes", "Free bytes where backups are written.",
+                             state["filesystem_avail_bytes"]))
     if state.get("offsite_enabled"):
-        metrics.append(prom.Metric("fleetpulse_backup_offsite_last_run_success",
-                                   "1 if the last offsite copy was uploaded and verified by reading it back, else 0")
-                       .add(state.get("offsite_last_run_success", 0), **lab))
-        if state.get("offsite_last_success_timestamp"):
-            metrics.append(prom.Metric("fleetpulse_backup_offsite_last_success_timestamp_seconds",
-                                       "Unix time when the newest local backup was last confirmed offsite")
-                           .add(state["offsite_last_success_timestamp"], **lab))
+        metrics += [
+            gauge("fleetpulse_backup_offsite_last_success_timestamp_seconds",
+                  "When the newest local backup was last confirmed offsite (Unix seconds).",
+                  state.get("offsite_last_success_timestamp", 0)),
+            gauge("fleetpulse_backup_offsite_last_run_timestamp_seconds",
+                  "When the last offsite run finished (Unix seconds).", state.get("offsite_last_run_timestamp", 0)),
+            gauge("fleetpulse_backup_offsite_last_run_success", "1 if the last offsite run succeeded, else 0.",
+                  state.get("offsite_last_run_success", 0)),
+        ]
         if state.get("offsite_count") is not None:
-            metrics.append(prom.Metric("fleetpulse_backup_offsite_backups", "Backups in the offsite store")
-                           .add(state["offsite_count"], **lab))
+            metrics.append(gauge("fleetpulse_backup_offsite_files", "Backup files in the offsite store.",
+                                 state["offsite_count"]))
+        if state.get("offsite_newest_size") is not None:
+            metrics.append(gauge("fleetpulse_backup_offsite_size_bytes",
+                                 "Size of the newest backup in the offsite store.", state["offsite_newest_size"]))
     return metrics
 
 
@@ -141,12 +146,14 @@ def record_db_run(settings: dbb.Settings, res: dbb.RunResult, started: float, en
     if res.ok:
         state.update(last_success_timestamp=mf.parse_time(res.finished_at).timestamp(), last_size=res.size,
                      last_rows=res.row_counts, last_file=res.file, last_dump_seconds=res.dump_seconds,
-                     local_count=res.local_count)
+                     local_count=res.local_count, oldest_timestamp=res.oldest_timestamp)
     if res.offsite_ok is not None:
         state["offsite_last_run_success"] = int(res.offsite_ok)
+        state["offsite_last_run_timestamp"] = round(ended, 3)
         if res.offsite_ok:
             state["offsite_last_success_timestamp"] = round(ended, 3)
             state["offsite_count"] = res.offsite.get("count")
+            state["offsite_newest_size"] = res.offsite.get("newest_size")
     save_state(path, state)
     metrics_file = os.path.join(settings.metrics_dir, f"fleetpulse_backup_{res.database}.prom")
     os.makedirs(settings.metrics_dir, mode=0o755, exist_ok=True)

@@ -542,9 +542,10 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
         if gpg:
             gpg.close()
     removed = purge_offsite(settings, store, prefix=prefix, keys=list(remote), now=now, log=log)
-    names = {k.rsplit("/", 1)[-1] for k in remote} - set(removed)
-    count = sum(1 for n in names if ret.parse_name(n, settings.name_prefix))
-    return {"uploads": uploads, "removed": removed, "count": count}
+    kept = sorted((p for p in (ret.parse_name(k.rsplit("/", 1)[-1], settings.name_prefix)
+                               for k in set(remote) - set(removed)) if p), key=lambda p: (p.stamp, p.name))
+    newest = remote[prefix + kept[-1].name].size if kept else None
+    return {"uploads": uploads, "removed": removed, "count": len(kept), "newest_size": newest}
 
 
 def purge_offsite(settings: Settings, store: off.Store, *, prefix: str, keys: list[str], now: _dt.datetime,
@@ -599,6 +600,7 @@ class RunResult:
     removed_local: list[str] = field(default_factory=list)
     removed_stale: list[str] = field(default_factory=list)
     local_count: int = 0
+    oldest_timestamp: float | None = None
     offsite_enabled: bool = False
     offsite_ok: bool | None = None
     offsite: dict[str, Any] = field(default_factory=dict)
@@ -677,7 +679,9 @@ def _retention(settings: Settings, previous: LocalBackup | None, result: RunResu
         log("WARNING: " + result.warnings[-1])
     else:
         result.removed_local = purge_local(settings, now, log)
-    result.local_count = len([b for b in local_backups(settings) if b.valid])
+    kept = [b for b in local_backups(settings) if b.valid]
+    result.local_count = len(kept)
+    result.oldest_timestamp = kept[0].name.stamp.timestamp() if kept else None
     result.filesystem_avail_bytes = check_space(settings, None)
 
 

@@ -206,4 +206,4 @@ def test_encrypted_offsite_copies_decrypt_to_the_backup_and_expire(setup, s3_wor
     assert out2["offsite"]["uploads"][0]["key"] == prefix + out2["file"]
     metrics = (setup["tmp"] / "metrics" / "fleetpulse_backup_fleetpulse.prom").read_text()
     assert 'fleetpulse_backup_offsite_last_run_success{database="fleetpulse"} 1' in metrics
-    assert f'fleetpulse_backup_offsite_backups{{database="fleetpulse"}} {out2["offsite"]["count"]}' in metrics
+    assert f'fleetpulse_backup_offsite_files{{database="fleetpulse"}} {out2["offsite"]["count"]}' in metrics

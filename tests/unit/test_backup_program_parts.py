@@ -134,3 +134,41 @@ def test_lock_is_exclusive_across_processes_and_names_its_holder(tmp_path):
         holder.communicate("done\n", timeout=30)
     with dbb.Lock(str(lock), 0.5, "third"):  # free again once the holder is gone
         assert "third" in lock.read_text()
+
+
+# The names, types and labels of docs/metrics.md (the contract with the monitoring role).
+CONTRACT_BACKUP = {"fleetpulse_backup_last_success_timestamp_seconds", "fleetpulse_backup_last_run_timestamp_seconds",
+                   "fleetpulse_backup_last_run_success", "fleetpulse_backup_duration_seconds",
+                   "fleetpulse_backup_size_bytes", "fleetpulse_backup_table_rows", "fleetpulse_backup_files",
+                   "fleetpulse_backup_oldest_timestamp_seconds", "fleetpulse_backup_filesystem_avail_bytes"}
+CONTRACT_OFFSITE = {"fleetpulse_backup_offsite_last_success_timestamp_seconds",
+                    "fleetpulse_backup_offsite_last_run_timestamp_seconds",
+                    "fleetpulse_backup_offsite_last_run_success",
+                    "fleetpulse_backup_offsite_files", "fleetpulse_backup_offsite_size_bytes"}
+
+
+def test_metrics_follow_the_contract_before_any_success_and_after_one():
+    from ansible_collections.fleetpulse.dr.plugins.module_utils.backup_cli import db_metrics  # noqa: PLC0415
+
+    first_failure = {"last_run_success": 0, "last_run_timestamp": 1770343512.0, "last_run_duration": 3.2,
+                     "offsite_enabled": True}
+    metrics = db_metrics("fleetpulse", first_failure)
+    text = prom.render(metrics)
+    # Required metrics exist from the first run on, 0 when there never was a success.
+    assert 'fleetpulse_backup_last_success_timestamp_seconds{database="fleetpulse"} 0' in text
+    assert 'fleetpulse_backup_offsite_last_success_timestamp_seconds{database="fleetpulse"} 0' in text
+    assert 'fleetpulse_backup_last_run_success{database="fleetpulse"} 0' in text
+    success = {**first_failure, "last_run_success": 1, "last_success_timestamp": 1770343512.0, "last_size": 10,
+               "last_rows": {"public.Booking": 5, "audit.Event": 2}, "local_count": 3,
+               "oldest_timestamp": 1767751200.0, "filesystem_avail_bytes": 99, "offsite_last_run_success": 1,
+               "offsite_last_success_timestamp": 1770343541.0, "offsite_last_run_timestamp": 1770343541.0,
+               "offsite_count": 3, "offsite_newest_size": 10}
+    metrics = db_metrics("fleetpulse", success)
+    assert {m.name for m in metrics} == CONTRACT_BACKUP | CONTRACT_OFFSITE
+    assert all(m.type == "gauge" for m in metrics)
+    assert {frozenset(labels) for m in metrics for labels, _v in m.samples} == {
+        frozenset({"database"}), frozenset({"database", "table"})}
+    text = prom.render(metrics)
+    assert 'fleetpulse_backup_table_rows{database="fleetpulse",table="Booking"} 5' in text
+    assert 'fleetpulse_backup_table_rows{database="fleetpulse",table="audit.Event"} 2' in text
+    assert {m.name for m in db_metrics("fleetpulse", {**success, "offsite_enabled": False})} == CONTRACT_BACKUP

@@ -231,8 +231,13 @@ def test_metrics_describe_the_last_verified_backup(host):
     newest = sorted(n for n in snapshot(host) if NAME_RE.match(n))[-1]
     manifest = json.loads(host.file(f"{BACKUP_DIR}/{newest}.manifest.json").content_string)
     assert m['fleetpulse_backup_size_bytes{database="fleetpulse"}'] == manifest["size"]
-    for table, count in manifest["row_counts"].items():
-        assert m[f'fleetpulse_backup_table_rows{{database="fleetpulse",table="{table}"}}'] == count
+    for table, count in manifest["row_counts"].items():  # docs/metrics.md: table="Booking" for public."Booking"
+        label = table.removeprefix("public.")
+        assert m[f'fleetpulse_backup_table_rows{{database="fleetpulse",table="{label}"}}'] == count
+    assert m['fleetpulse_backup_files{database="fleetpulse"}'] == len(
+        [n for n in snapshot(host) if NAME_RE.match(n)])
+    assert m['fleetpulse_backup_offsite_last_success_timestamp_seconds{database="fleetpulse"}'] >= \
+        m['fleetpulse_backup_last_success_timestamp_seconds{database="fleetpulse"}']
 
 
 def test_no_secret_on_any_command_line_during_a_run(host):
