@@ -126,7 +126,6 @@ class Setup:
         if drop_bucket:
             self.store.delete_bucket(Bucket=self.bucket)
 
-
     def cleanup(self) -> None:
         """Delete the test's bucket and offsite prefix (SeaweedFS gives every bucket volumes of its own)."""
         places = ((self.store, self.bucket, ""), (self.offsite, OFFSITE_BUCKET, self.prefix + "/"))
