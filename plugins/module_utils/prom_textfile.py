@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Prometheus textfile-collector metrics (node_exporter --collector.textfile.directory).
 
-A file is written whole to a temporary name and renamed, so node_exporter never reads a
-half-written file. A run that fails keeps the previous ``*_last_success_timestamp_seconds``
-(read back from the file) so "last success older than 8 days" alerts stay true.
+Files are rendered and written atomically by ``promfile`` (shared with the backup
+program), so node_exporter never reads a half-written file. A run that fails keeps the
+previous ``*_last_success_timestamp_seconds`` (read back from the file) so "last success
+older than 8 days" alerts stay true.
 Nothing here imports Ansible.
 """
 
@@ -12,19 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+
+from ansible_collections.fleetpulse.dr.plugins.module_utils import promfile
 
 LINE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-
-
-def escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def labels_text(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{escape(str(v))}"' for k, v in sorted(labels.items())) + "}"
 
 
 def read_value(path: str, name: str) -> float | None:
@@ -40,30 +32,17 @@ def read_value(path: str, name: str) -> float | None:
     return None
 
 
-def render(metrics: list[tuple[str, str, str, float]], labels: dict[str, str]) -> str:
-    """``metrics``: (name, type, help, value) tuples, all with the same labels."""
-    out = []
-    for name, kind, help_text, value in metrics:
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        number = int(value) if float(value).is_integer() and abs(value) < 2**53 else value
-        out.append(f"{name}{labels_text(labels)} {number}")
-    return "\n".join(out) + "\n"
+def emit(path: str, metrics: list[tuple[str, str, str, float]], labels: dict[str, str]) -> str:
+    """Write ``metrics`` ((name, type, help, value) tuples, all with ``labels``) to ``path``.
 
-
-def write(path: str, text: str, mode: int = 0o644) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".prom.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    Rendering and the atomic write are promfile's, shared with the backup program.
+    Returns the text written.
+    """
+    rendered = [promfile.Metric(name, help_text, kind).add(value, **labels)
+                for name, kind, help_text, value in metrics]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    promfile.write(path, rendered)
+    return promfile.render(rendered)
 
 
 def mirror_metrics(path: str, bucket: str, *, success: bool, now: float, duration: float,
@@ -94,9 +73,7 @@ def mirror_metrics(path: str, bucket: str, *, success: bool, now: float, duratio
             (f"{prefix}_verify_differences", "gauge",
              "Objects missing, different, corrupt or lost offsite at the last verification.", differences),
         ]
-    text = render(metrics, {"bucket": bucket})
-    write(path, text)
-    return text
+    return emit(path, metrics, {"bucket": bucket})
 
 
 def archive_metrics(path: str, volume: str, *, success: bool, now: float, duration: float, size: int) -> str:
@@ -112,6 +89,4 @@ def archive_metrics(path: str, volume: str, *, success: bool, now: float, durati
         (f"{prefix}_duration_seconds", "gauge", "Duration of the last volume archive run.", round(duration, 3)),
         (f"{prefix}_bytes", "gauge", "Size of the last volume archive.", size),
     ]
-    text = render(metrics, {"volume": volume})
-    write(path, text)
-    return text
+    return emit(path, metrics, {"volume": volume})

@@ -95,8 +95,10 @@ def test_metrics_of_a_first_failed_run_say_never(tmp_path):
     assert prom_textfile.read_value(path, "fleetpulse_object_volume_archive_last_success_timestamp_seconds") == 0
 
 
-def test_label_values_are_escaped():
-    assert prom_textfile.labels_text({"b": 'a"b\\c\n'}) == '{b="a\\"b\\\\c\\n"}'
+def test_label_values_are_escaped(tmp_path):
+    text = prom_textfile.archive_metrics(str(tmp_path / "m.prom"), 'a"b\\c\n', success=True, now=5.0,
+                                         duration=1.0, size=0)
+    assert 'fleetpulse_object_volume_archive_bytes{volume="a\\"b\\\\c\\n"} 0\n' in text
 
 
 @pytest.mark.parametrize(("name", "kind", "link", "message"), [
