@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ansible_collections.fleetpulse.dr.plugins.module_utils.manifest import directory_files as _directory_files
 from ansible_collections.fleetpulse.dr.plugins.module_utils.manifest import sha256_directory
 
 READ_CHUNK = 1024 * 1024
@@ -67,6 +68,7 @@ class ScanResult:
     data_members: int | None = None
     format_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    depth: str = "full"  # full: every byte decompressed and parsed; quick: sha256 + header/table of contents
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -254,6 +256,11 @@ class PlainScanner:
                 if name:
                     self._tables[".".join(name)] = None
         return False
+
+    def starts_like_a_dump(self) -> bool:
+        """Whether the first lines seen are pg_dump's header."""
+        head = "\n".join(self._head[:3]) + "\n"
+        return PLAIN_HEADER.decode() in head or head.startswith("--\n-- PostgreSQL database dump")
 
     def finish(self) -> None:
         res = self.result
@@ -810,6 +817,105 @@ def scan_stream(chunks: Iterable[bytes], name: str = "") -> ScanResult:
     return result
 
 
+# --------------------------------------------------------------------------- quick scan
+
+QUICK_HEAD = 256 * 1024  # decompressed bytes of a plain dump read for its header
+
+
+def _quick_plain_head(source: Iterable[bytes], result: ScanResult, compressed: bool) -> None:
+    """Parse the first QUICK_HEAD bytes of SQL (versions, \\connect) and leave the rest unread."""
+    scanner = PlainScanner(result)
+    inflater = GzipInflater() if compressed else None
+    result.compression = "gzip" if compressed else "none"
+    got = 0
+
+    def sink(data: bytes) -> None:
+        nonlocal got
+        got += len(data)
+        scanner.feed(data)
+
+    try:
+        for block in source:
+            if inflater is None:
+                sink(block)
+            else:
+                inflater.feed(block, sink)
+            if got >= QUICK_HEAD:
+                break
+    except ScanError as exc:
+        result.decompress_ok = False
+        result.decompress_error = str(exc)
+    if not scanner.starts_like_a_dump():
+        result.complete = False
+        result.complete_error = "it does not start with pg_dump's header '-- PostgreSQL database dump'"
+    # Only the head was read: partial COPY counts and tables would mislead.
+    result.decompressed_bytes = 0
+    result.row_counts = {}
+    result.tables = []
+
+
+def quick_scan_stream(chunks: Iterable[bytes], name: str = "") -> ScanResult:
+    """sha256 and size of every byte, plus the header (archives: the whole table of contents).
+
+    Nothing past the header is decompressed or parsed: this proves the file is the one a
+    manifest describes (whose writer ran the full scan) at the cost of one hashing read.
+    """
+    result = ScanResult(depth="quick")
+    source = HashingSource(chunks)
+    it = iter(source)
+    first = b""
+    for block in it:
+        first += block
+        if len(first) >= 64:
+            break
+
+    def replay() -> Iterator[bytes]:
+        if first:
+            yield first
+        yield from it
+
+    fmt = sniff(first)
+    result.format = fmt
+    if fmt in ("plain.gz", "plain"):
+        _quick_plain_head(replay(), result, compressed=fmt == "plain.gz")
+    elif fmt == "custom":
+        rd = ArchiveReader(StreamReader(replay()))
+        try:
+            read_header_and_toc(rd, result, directory=False)
+        except ScanError as exc:
+            result.complete = False
+            result.complete_error = f"the table of contents cannot be read: {exc}"
+    else:
+        hint = " although its name ends in .gz" if name.endswith(".gz") else ""
+        result.format_error = (f"not a PostgreSQL dump: neither gzip-compressed, a pg_dump custom archive nor a "
+                               f"plain pg_dump script ({_describe(first)}){hint}")
+        if name.endswith(".gz"):
+            result.decompress_ok = False
+            result.decompress_error = f"not gzip data ({_describe(first)})"
+    source.drain()
+    result.size = source.size
+    result.sha256 = source.digest.hexdigest()
+    return result
+
+
+def quick_scan_path(path: str) -> ScanResult:
+    """:func:`quick_scan_stream` of a file; for a directory archive, toc.dat parsed and every file hashed."""
+    if not os.path.isdir(path):
+        return quick_scan_stream(file_chunks(path), name=os.path.basename(path))
+    result = ScanResult(format="directory", depth="quick")
+    toc = os.path.join(path, "toc.dat")
+    source = HashingSource(file_chunks(toc))
+    try:
+        read_header_and_toc(ArchiveReader(StreamReader(source)), result, directory=True)
+    except ScanError as exc:
+        result.complete = False
+        result.complete_error = f"toc.dat cannot be read: {exc}"
+    source.drain()
+    result.sha256 = sha256_directory(path, {"toc.dat": source.digest.hexdigest()})
+    result.size = sum(os.path.getsize(os.path.join(path, rel)) for rel in _directory_files(path))
+    return result
+
+
 def scan_path(path: str) -> tuple[ScanResult, dict[str, str]]:
     """Scan a backup on disk: a file, or a directory-format archive. Returns per-file digests for directories."""
     if os.path.isdir(path):
@@ -829,6 +935,8 @@ __all__ = [
     "ScanResult",
     "file_chunks",
     "parse_qualified",
+    "quick_scan_path",
+    "quick_scan_stream",
     "scan_path",
     "scan_stream",
     "sniff",

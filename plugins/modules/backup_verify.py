@@ -101,6 +101,20 @@ options:
       - Fail the task when a check fails. With V(false) the results are returned with RV(verified=false).
     type: bool
     default: true
+  depth:
+    description:
+      - V(full) decompresses and parses every byte (the checks above, on the file's own content).
+      - "V(quick) hashes every byte but parses only the header (for archives, the whole table of contents), and
+        only for a backup with a usable manifest naming it: when its sha256 and size equal the manifest's, the
+        file is byte for byte the one the backup tooling checked in full before it wrote that manifest, so
+        C(decompresses), C(complete), C(row_counts) and (plain dumps) C(tables) pass on that proof. A backup
+        without a usable manifest gets the full check. One read at hashing speed, which also leaves the file in
+        the page cache for a restore that follows."
+      - Use V(quick) only with manifests written by tooling that verifies before writing (C(fleetpulse-backup)
+        does: docs/backup.md); S3 objects are always checked in full.
+    type: str
+    default: full
+    choices: [full, quick]
 notes:
   - "S3 objects are single files: plain, plain.gz and custom archives. A directory archive must be verified on disk
     (or packed by the backup tooling)."
@@ -253,6 +267,11 @@ notes:
   returned: always
   type: list
   elements: str
+depth:
+  description: How deep the backup was read (C(full) or C(quick)); C(full) when O(depth=quick) found no usable manifest.
+  returned: always
+  type: str
+  sample: quick
 summary:
   description: One line with the numbers.
   returned: always
@@ -267,7 +286,12 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fleetpulse.dr.plugins.module_utils import manifest as mf
 from ansible_collections.fleetpulse.dr.plugins.module_utils import s3 as s3u
-from ansible_collections.fleetpulse.dr.plugins.module_utils.dumpscan import ScanResult, scan_path, scan_stream
+from ansible_collections.fleetpulse.dr.plugins.module_utils.dumpscan import (
+    ScanResult,
+    quick_scan_path,
+    scan_path,
+    scan_stream,
+)
 from ansible_collections.fleetpulse.dr.plugins.module_utils.verify import (
     Candidate,
     VerifyInput,
@@ -291,6 +315,7 @@ def argument_spec() -> dict:
         "previous": {"type": "str", "default": "auto"},
         "max_shrink_percent": {"type": "float", "default": 20},
         "fail_on_error": {"type": "bool", "default": True},
+        "depth": {"type": "str", "default": "full", "choices": ["full", "quick"]},
         "s3_bucket": {"type": "str"},
         "s3_object": {"type": "str"},
         "s3_endpoint_url": {"type": "str"},
@@ -358,14 +383,17 @@ def verify_local(module: AnsibleModule, inp: VerifyInput) -> tuple[ScanResult | 
         inp.size_on_disk = _local_size(path)
         if inp.size_on_disk == 0:
             return None, manifest_path
+        _load_local_manifest(module, inp, manifest_path)
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "toc.dat")):
             result = ScanResult(format="unknown", size=inp.size_on_disk,
                                 format_error="a directory without toc.dat, so not a pg_dump directory archive")
+        elif module.params["depth"] == "quick" and inp.manifest is not None \
+                and inp.manifest.get("file") == os.path.basename(path.rstrip("/")):
+            result = quick_scan_path(path)
         else:
             result, _digests = scan_path(path)
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename or path}: {exc.strerror}", location=path)
-    _load_local_manifest(module, inp, manifest_path)
     _find_local_previous(module, inp, path)
     return result, manifest_path
 
@@ -476,6 +504,7 @@ def build_output(inp: VerifyInput, checks: dict, facts: dict) -> dict:
         "manifest": inp.manifest,
         "previous": {"location": inp.previous.location, "size": inp.previous.size} if inp.previous else None,
         "notes": res.notes,
+        "depth": res.depth,
         "summary": summary,
         **facts,
     }
