@@ -191,7 +191,7 @@ def refusals(host, state, live_before) -> dict[str, tuple[int, str]]:
     api_started = _started(host, "api")
     runs = {case: ("converge.yml", "-e", f"db_restore_backup={name}") for case, (name, _c, _w) in cases.items()}
     runs["check mode"] = ("converge.yml", "--check", "-e", "db_restore_force=true")
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         done = dict(zip(runs, pool.map(lambda args: _run(*args), runs.values())))
     done["_api_started"] = (0, api_started)
     done["_cases"] = (0, json.dumps(cases))
