@@ -111,7 +111,7 @@ options:
         without a usable manifest gets the full check. One read at hashing speed, which also leaves the file in
         the page cache for a restore that follows."
       - Use V(quick) only with manifests written by tooling that verifies before writing (C(fleetpulse-backup)
-        does: docs/backup.md); S3 objects are always checked in full.
+        does, see docs/backup.md); S3 objects are always checked in full.
     type: str
     default: full
     choices: [full, quick]

@@ -45,7 +45,7 @@ options:
   owner:
     description:
       - Token naming this run's hold, written into the holder line; O(state=released) releases only a hold with
-        the same token. Letters, digits and C(_ . : @ -).
+        the same token. Letters, digits, and the characters C(_), C(.), C(:), C(@) and C(-).
     type: str
     required: true
   purpose:
