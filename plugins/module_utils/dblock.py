@@ -15,6 +15,7 @@ Standard library only; runs on the managed host.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import fcntl
@@ -133,11 +134,9 @@ def _daemon(path: str, line: str, timeout: float, ttl: float, report_fd: int) ->
         while time.monotonic() < end:
             time.sleep(min(60.0, max(end - time.monotonic(), 0.01)))
         os.ftruncate(fd, 0)
-    except Exception as exc:  # noqa: BLE001 - the parent must hear about any failure, then the process ends
-        try:
+    except Exception as exc:  # the parent must hear about any failure, then the process ends
+        with contextlib.suppress(OSError):
             os.write(report_fd, f"error {exc}".encode())
-        except OSError:
-            pass
     os._exit(0)
 
 
@@ -180,10 +179,8 @@ def release(path: str, owner: str, wait: float = 30.0) -> tuple[bool, Holder]:
     if holder.owner != owner or not holder.pid:
         return False, holder
     if holder.alive:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(holder.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + wait
     while is_locked(path) and read_holder(path).owner == owner:
         if time.monotonic() >= deadline:

@@ -234,7 +234,7 @@ def download(store: off.Store, cand: dict, manifest: dict, dest_path: str, gpg: 
             os.unlink(partial)
 
 
-def main() -> None:  # noqa: PLR0912, PLR0915 - one linear procedure with its error paths
+def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "bucket": {"type": "str", "required": True},
@@ -285,7 +285,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear procedure with its er
     found: dict | None = None
     try:
         for cand in order:
-            found = fetch_one(module, store, cand, public, rejected, holder)
+            found = fetch_one(module, store, cand, public=public, rejected=rejected, holder=holder)
             if found is not None:
                 break
     except off.OffsiteError as exc:
@@ -300,11 +300,12 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear procedure with its er
     if found is not None:
         module.fail_json(msg=f"the offsite copy {first} is bad ({reasons}). The next-newest good copy is "
                              f"{found['name']} (taken {found['manifest']['finished_at']}; its data-loss window is "
-                             f"larger), proven against its manifest and already downloaded to {found['path'] or p['dest']}"
-                             f": restore it with -e db_restore_backup={found['name']} (or let the role fall back by "
-                             "itself with -e db_restore_allow_older=true)",
+                             f"larger), proven against its manifest and already downloaded to "
+                             f"{found['path'] or p['dest']}: restore it with -e db_restore_backup={found['name']} "
+                             "(or let the role fall back by itself with -e db_restore_allow_older=true)",
                          candidates=public, rejected=rejected,
-                         fallback={"name": found["name"], "path": found["path"], "taken_at": found["manifest"]["finished_at"]})
+                         fallback={"name": found["name"], "path": found["path"],
+                                   "taken_at": found["manifest"]["finished_at"]})
     tried = {r["name"] for r in rejected}
     others = [c["name"] for c in candidates if c["name"] not in tried][:5]
     module.fail_json(msg=f"no offsite copy in {where} could be fetched and proven: {reasons}"
@@ -313,7 +314,7 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear procedure with its er
                      candidates=public, rejected=rejected, fallback=None)
 
 
-def fetch_one(module: AnsibleModule, store: off.Store, cand: dict, public: list[dict], rejected: list[dict],
+def fetch_one(module: AnsibleModule, store: off.Store, cand: dict, *, public: list[dict], rejected: list[dict],
               holder: dict) -> dict | None:
     """Fetch and prove one copy: its result for exit_json, or None when rejected (recorded in ``rejected``)."""
     p = module.params

@@ -92,7 +92,9 @@ holder:
   description: The holder line found in (or written to) the lock file, empty when free.
   returned: always
   type: str
-  sample: "pid 4242 (recover-database restore of fleetpulse; owner recover-database-20260206T030000Z) since 2026-02-06T03:00:02Z"
+  sample: >-
+    pid 4242 (recover-database restore of fleetpulse; owner recover-database-20260206T030000Z)
+    since 2026-02-06T03:00:02Z
 pid:
   description: Pid of the holder process, or null.
   returned: always

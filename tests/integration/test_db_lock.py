@@ -34,9 +34,9 @@ def test_hold_blocks_a_backup_and_names_the_restore(tmp_path: Path) -> None:
         assert holder_pid != os.getpid() and read_holder(str(lock)).pid == holder_pid
         # The task returned, yet the lock stays held by the detached holder.
         assert is_locked(str(lock))
-        with pytest.raises(dbbackup.LockBusy) as busy:
-            with dbbackup.Lock(str(lock), 0.5, "fleetpulse-backup db --type daily"):
-                pass
+        backup = "fleetpulse-backup db --type daily"
+        with pytest.raises(dbbackup.LockBusy) as busy, dbbackup.Lock(str(lock), 0.5, backup):
+            pass
         assert f"pid {holder_pid} (recover-database test; owner restore-1)" in str(busy.value)
         # Taking it again with the same owner changes nothing; another owner is refused with the holder.
         again = _hold(lock, "restore-1")
