@@ -90,8 +90,8 @@ def test_quick_without_a_manifest_falls_back_to_the_full_check(backups: dict[str
     assert result["row_counts"]["public.Booking"] > 0  # counted from the dump's COPY data
 
 
-def test_quick_with_a_manifest_of_another_file_falls_back_and_fails(backups: dict[str, Path],
-                                                                       tmp_path: Path) -> None:
+def test_quick_with_a_manifest_of_another_file_falls_back_and_fails(
+        backups: dict[str, Path], tmp_path: Path) -> None:
     path = copy_backup(backups["custom"], tmp_path)
     manifest_path = mf.manifest_path_for(str(path))
     data = mf.read(manifest_path)
