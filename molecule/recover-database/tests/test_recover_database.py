@@ -2,9 +2,10 @@
 
 prepare.yml took real backups with the backup program (an old one with a large extra
 table, one whose migration history lacks its last migration, one in the plan's .sql.gz
-format, and the newest, good one), fingerprinted the data, then damaged it (the
-"Customer" table dropped, one tenant's bookings deleted). converge.yml ran
-playbooks/recover-database.yml, which had to pick the newest backup by itself.
+format, and the newest, good one; the program copied each, gpg-encrypted, to the offsite
+store), fingerprinted the data, then damaged it (the "Customer" table dropped, one
+tenant's bookings deleted). converge.yml ran playbooks/recover-database.yml from the
+offsite store, which had to pick the newest copy by itself, download, decrypt and prove it.
 
 The later tests run the playbook again against bad backups, kill a restore half-way,
 make the migrations fail for real, hold the lock as a backup would, and run the DR test:
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 
 BACKUPS = "/opt/fleetpulse/backups"
+DOWNLOADS = "/var/tmp/fleetpulse-offsite"  # noqa: S108 - db_restore_download_dir (molecule.yml), on the test host
+LOCAL = ("-e", "db_restore_source=local")
 STATE = "/root/recover-test/state.json"
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 PSQL = "docker exec -i postgres psql -X -q -At -v ON_ERROR_STOP=1 -U fleetpulse"
@@ -49,7 +52,7 @@ def _playbook(name: str, *extra: str) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=900)
+    out = proc.communicate(timeout=900)[0]
     return proc.returncode, " ".join(out.split())  # the callback wraps long messages
 
 
@@ -58,7 +61,8 @@ def _run(name: str, *extra: str) -> tuple[int, str]:
 
 
 def _recover(*extra: str) -> tuple[int, str]:
-    return _run("converge.yml", *extra)
+    """recover-database.yml from the local backups (converge.yml's default source is offsite)."""
+    return _run("converge.yml", *LOCAL, *extra)
 
 
 def _sql(host, sql: str, db: str = "fleetpulse") -> str:
@@ -71,7 +75,8 @@ def _databases(host) -> set[str]:
 
 def _fingerprint(host, db: str = "fleetpulse") -> dict:
     url = f"postgresql://fleetpulse:replica-db-password-0001@postgres:5432/{db}?schema=public"
-    data = json.loads(host.check_output(f"docker exec api fleetpulse-replica checksum --no-objects --database-url '{url}'"))
+    cmd = f"docker exec api fleetpulse-replica checksum --no-objects --database-url '{url}'"
+    data = json.loads(host.check_output(cmd))
     return data["tables"]
 
 
@@ -81,7 +86,7 @@ def _started(host, container: str) -> str:
 
 def _health() -> int:
     try:
-        with urllib.request.urlopen(f"http://{_host_ip()}/api/v1/health", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://{_host_ip()}/api/v1/health", timeout=10) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -119,15 +124,26 @@ def test_the_newest_backup_was_restored_and_marked(host, state):
     assert marker["previous"].startswith("fleetpulse_pre_restore_")
 
 
+def test_the_offsite_copy_was_downloaded_decrypted_and_proven(host, state):
+    """converge restored from the offsite store: the copy on disk is the backup, byte for byte."""
+    name = state["good"]["file"]
+    downloaded = host.file(f"{DOWNLOADS}/{name}")
+    assert downloaded.exists and downloaded.sha256sum == state["good"]["sha256"]
+    assert downloaded.sha256sum == host.file(state["good"]["path"]).sha256sum
+    manifest = json.loads(host.file(f"{DOWNLOADS}/{name}.manifest.json").content_string)
+    assert manifest["sha256"] == state["good"]["sha256"]
+    assert not host.check_output(f"ls -A {DOWNLOADS} | grep -v -e '^{name}$' -e '^{name}.manifest.json$' || true")
+
+
 def test_restored_rows_equal_the_manifest_table_by_table_and_tenant_by_tenant(host, state):
     manifest = json.loads(host.file(f"{state['good']['path']}.manifest.json").content_string)
     for key, rows in manifest["row_counts"].items():
         table = key.split(".", 1)[1]
-        assert int(_sql(host, f'SELECT count(*) FROM "{table}"')) == rows, key
+        assert int(_sql(host, f'SELECT count(*) FROM "{table}"')) == rows, key  # noqa: S608 - names from the manifest
     for key, tenants in manifest["tenant_row_counts"].items():
         table = key.split(".", 1)[1]
         got = dict(line.split("|") for line in _sql(
-            host, f'SELECT "tenantId", count(*) FROM "{table}" GROUP BY 1').splitlines())
+            host, f'SELECT "tenantId", count(*) FROM "{table}" GROUP BY 1').splitlines())  # noqa: S608 - as above
         assert {t: int(n) for t, n in got.items()} == tenants, key
     assert manifest["row_counts"]["public.Customer"] == 1000  # the dropped table is back
 
@@ -167,7 +183,8 @@ open(name(5, ".dump"), "wb").write(bytes(raw))
 man = json.load(open(good + ".manifest.json")); man["file"] = os.path.basename(name(5, ".dump"))
 json.dump(man, open(name(5, ".dump") + ".manifest.json", "w"))
 with open(name(6, ".dump"), "wb") as out:                                                # another database
-    subprocess.run(["docker", "exec", "postgres", "pg_dump", "-U", "fleetpulse", "-Fc", "otherapp"], stdout=out, check=True)
+    subprocess.run(["docker", "exec", "postgres", "pg_dump", "-U", "fleetpulse", "-Fc", "otherapp"],
+                   stdout=out, check=True)
 """
     _sql(host, "DROP DATABASE IF EXISTS otherapp; CREATE DATABASE otherapp", "postgres")
     _sql(host, 'CREATE TABLE "Invoice" (id int PRIMARY KEY); INSERT INTO "Invoice" VALUES (1), (2)', "otherapp")
@@ -189,10 +206,13 @@ def refusals(host, state, live_before) -> dict[str, tuple[int, str]]:
     """Every bad backup through the real playbook, in parallel (each refuses before the lock), plus --check."""
     cases = _write_bad_backups(host, state)
     api_started = _started(host, "api")
-    runs = {case: ("converge.yml", "-e", f"db_restore_backup={name}") for case, (name, _c, _w) in cases.items()}
-    runs["check mode"] = ("converge.yml", "--check", "-e", "db_restore_force=true")
+    runs = {case: ("converge.yml", *LOCAL, "-e", f"db_restore_backup={name}") for case, (name, _c, _w) in cases.items()}
+    runs["check mode"] = ("converge.yml", "--check", *LOCAL, "-e", "db_restore_force=true")
+    # Offsite, on a server that has no copy yet: the plan says what would be downloaded.
+    runs["check mode offsite"] = ("converge.yml", "--check", "-e", "db_restore_force=true",
+                                  "-e", f"db_restore_download_dir={DOWNLOADS}-none")
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
-        done = dict(zip(runs, pool.map(lambda args: _run(*args), runs.values())))
+        done = dict(zip(runs, pool.map(lambda args: _run(*args), runs.values()), strict=True))
     done["_api_started"] = (0, api_started)
     done["_cases"] = (0, json.dumps(cases))
     return done
@@ -216,6 +236,13 @@ def test_check_mode_shows_the_plan_and_changes_nothing(refusals, state):
     assert "CHECK MODE: nothing will be changed" in out
     assert f"backup: {state['good']['path']}" in out
     assert "restore into the new database fleetpulse_restore_" in out and "stop api, web" in out
+
+
+def test_check_mode_offsite_names_the_copy_and_downloads_nothing(host, refusals, state):
+    rc, out = refusals["check mode offsite"]
+    assert rc == 0, out[-3000:]
+    assert f"A real run would download {state['good']['file']}" in out, out[-3000:]
+    assert not host.file(f"{DOWNLOADS}-none").exists
 
 
 def test_refusals_and_check_mode_left_everything_as_it_was(host, refusals, live_before):
@@ -247,7 +274,7 @@ def test_a_running_backup_blocks_the_restore(host, live_before):
 
 
 def test_a_restore_killed_half_way_leaves_the_live_database_alone(host, state, live_before):
-    proc = _playbook("converge.yml", "-e", f"db_restore_backup={state['large']['file']}")
+    proc = _playbook("converge.yml", *LOCAL, "-e", f"db_restore_backup={state['large']['file']}")
     try:
         def copying() -> bool:
             activity = _sql(host, "SELECT query FROM pg_stat_activity WHERE datname LIKE 'fleetpulse_restore_%'",
@@ -286,6 +313,9 @@ def test_a_failing_migration_swaps_the_previous_database_back(host, state, live_
 # --------------------------------------------------------------------------- the DR test and the purge
 
 def test_dr_test_appends_a_passing_record_and_leaves_no_test_database(host, live_before, tmp_path):
+    # The broken backups of the refusal tests go first: the DR test's fresh backup copies every
+    # local backup that has a manifest offsite, and the bit-flipped one would fail that upload.
+    host.check_output(f"rm -f {BACKUPS}/car_rental_backup_20200101_*")
     text, jsonl = tmp_path / "dr-test-log.txt", tmp_path / "dr-test-log.jsonl"
     rc, out = _run("dr-test.yml", "-e", f"dr_test_text_log={text}", "-e", f"dr_test_json_log={jsonl}")
     assert rc == 0, out[-4000:]
