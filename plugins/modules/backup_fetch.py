@@ -35,7 +35,9 @@ attributes:
     support: none
     description: Nothing to diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the managed host; needs boto3 there (and gpg for encrypted copies).
 options:
   bucket:
     description: The offsite bucket (C(fleetpulse_offsite_s3_bucket)).
@@ -359,6 +361,7 @@ def fetch_one(module: AnsibleModule, store: off.Store, cand: dict, *, public: li
     mf.write(mf.manifest_path_for(dest_path), manifest)
     return {**result, "changed": True, "path": dest_path, "downloaded": True, "bytes": got,
             "seconds": round(time.monotonic() - started, 3)}
+
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,9 @@ attributes:
     support: none
     description: Nothing to diff.
   platform:
+    support: full
     platforms: posix
+    description: Linux hosts (flock(2) and C(setsid)).
 options:
   path:
     description: The lock file (the backup program's C(db_backup_lock_path)).
@@ -58,7 +60,7 @@ options:
     default: 0
   ttl:
     description:
-      - Seconds after which the holder lets go by itself. Longer than the longest restore (plan 1: RTO 4 h);
+      - Seconds after which the holder lets go by itself. Longer than the longest restore (plan section 1, RTO 4 h);
         a restore that outlives it runs without the lock.
     type: float
     default: 21600
