@@ -506,6 +506,7 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
     remote = {o.key: o for o in store.list(prefix)}
     local = [b for b in local_backups(settings) if b.valid]
     uploads: list[dict[str, Any]] = []
+    damaged: list[str] = []
     gpg = off.Gpg(cfg.encryption_key) if cfg.encrypted else None
     try:
         for backup in sorted(local, key=lambda b: b.name.stamp, reverse=True):
@@ -522,6 +523,16 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
                 f"{', encrypted with gpg' if gpg else ''}) to s3://{cfg.bucket}/{data_key}")
             up = off.upload_file(store, backup.path, data_key, manifest["sha256"], gpg)
             back = off.read_back(store, data_key, gpg)
+            if back.stored_size == up.stored_size and back.stored_sha256 == up.stored_sha256 \
+                    and (back.plain_size != manifest["size"] or back.plain_sha256 != manifest["sha256"]):
+                # The store returned exactly what was sent, so the local file itself no longer holds
+                # the bytes its manifest describes: never ship it, and do not let it block the others.
+                store.delete([data_key])
+                damaged.append(backup.name.name)
+                log(f"offsite: NOT copied: {backup.name.name} no longer matches its manifest (sha256 "
+                    f"{back.plain_sha256[:16]}..., the manifest says {manifest['sha256'][:16]}...): "
+                    "the local file is damaged")
+                continue
             if back.stored_size != up.stored_size or back.stored_sha256 != up.stored_sha256 \
                     or back.plain_size != manifest["size"] or back.plain_sha256 != manifest["sha256"]:
                 raise BackupError(f"the offsite copy s3://{cfg.bucket}/{data_key} does not match: read back "
@@ -545,6 +556,11 @@ def offsite_sync(settings: Settings, now: _dt.datetime, log: Any) -> dict[str, A
     kept = sorted((p for p in (ret.parse_name(k.rsplit("/", 1)[-1], settings.name_prefix)
                                for k in set(remote) - set(removed)) if p), key=lambda p: (p.stamp, p.name))
     newest = remote[prefix + kept[-1].name].size if kept else None
+    if damaged:
+        names = ", ".join(damaged)
+        raise BackupError(f"local backup(s) {names} in {settings.backup_dir} no longer match their manifests "
+                          f"(damaged on disk) and were not copied offsite; {len(uploads)} other backup(s) were. "
+                          "Check the disk, then move the damaged file(s) and their .manifest.json away")
     return {"uploads": uploads, "removed": removed, "count": len(kept), "newest_size": newest}
 
 

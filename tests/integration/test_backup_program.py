@@ -207,3 +207,28 @@ def test_encrypted_offsite_copies_decrypt_to_the_backup_and_expire(setup, s3_wor
     metrics = (setup["tmp"] / "metrics" / "fleetpulse_backup_fleetpulse.prom").read_text()
     assert 'fleetpulse_backup_offsite_last_run_success{database="fleetpulse"} 1' in metrics
     assert f'fleetpulse_backup_offsite_files{{database="fleetpulse"}} {out2["offsite"]["count"]}' in metrics
+
+
+def test_a_local_backup_damaged_on_disk_is_never_shipped_and_does_not_block_the_new_one(setup, s3_world: dict):
+    client = boto3.client("s3", endpoint_url=s3_world["controller_endpoint"], region_name="us-east-1",
+                          aws_access_key_id=s3_world["access_key"], aws_secret_access_key=s3_world["secret_key"])
+    bucket = f"backup-damaged-{int(time.time())}"
+    client.create_bucket(Bucket=bucket)
+    rc, first, err = run_program(setup["config"], "db", "--type", "manual")  # offsite not configured yet
+    assert rc == 0, err
+    damaged = Path(first["path"])
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
+    damaged.write_bytes(bytes(data))
+    time.sleep(1.1)  # backup names carry the second; the next one must sort after this one
+    cfg = setup["write"](offsite={"enabled": True, "bucket": bucket, "prefix": "it",
+                                  "endpoint": s3_world["controller_endpoint"], "access_key": s3_world["access_key"],
+                                  "secret_key": s3_world["secret_key"], "encryption_key": ""})
+    rc, _, err = run_program(cfg, "db", "--type", "manual")
+    assert rc == 3, err  # the offsite step failed, the new local backup is kept
+    assert f"{damaged.name} in {setup['dir']} no longer match their manifests" in err
+    assert "1 other backup(s) were" in err
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="it/").get("Contents", [])}
+    new_name = next(n for n in files(setup["dir"]) if n != damaged.name and not n.endswith(".json"))
+    assert f"it/db-backups/{new_name}" in keys and f"it/db-backups/{new_name}.manifest.json" in keys
+    assert not any(damaged.name in k for k in keys)
