@@ -224,7 +224,8 @@ def test_a_local_backup_damaged_on_disk_is_never_shipped_and_does_not_block_the_
     cfg = setup["write"](offsite={"enabled": True, "bucket": bucket, "prefix": "it",
                                   "endpoint": s3_world["controller_endpoint"], "access_key": s3_world["access_key"],
                                   "secret_key": s3_world["secret_key"], "encryption_key": ""})
-    rc, _, err = run_program(cfg, "db", "--type", "manual")
+    run = run_program(cfg, "db", "--type", "manual")
+    rc, err = run[0], run[2]
     assert rc == 3, err  # the offsite step failed, the new local backup is kept
     assert f"{damaged.name} in {setup['dir']} no longer match their manifests" in err
     assert "1 other backup(s) were" in err
