@@ -278,8 +278,9 @@ def test_preflight_failures_stop_before_the_server_is_contacted(host, tmp_path):
     expected = {
         "missing vault variable": r"fleetpulse_db_password is empty or refers to a missing vault secret: add "
                                   r"vault_fleetpulse_db_password",
-        "offsite unreachable": r"The offsite store did not answer \(List the database backups offsite.*\): bucket "
-                               r"fleetpulse-offsite-local at http://127\.0\.0\.1:9",
+        "offsite unreachable": r"The offsite store did not answer \(List the database backups offsite \(this proves "
+                               r"the endpoint and the credentials\)\): bucket fleetpulse-offsite-local at "
+                               r"http://127\.0\.0\.1:9: .+\. Check fleetpulse_offsite_s3_endpoint",
         "no valid backup": rf"No valid database backup offsite: 1 backup\(s\) with a manifest under "
                            rf"s3://fleetpulse-offsite-local/damaged/db-backups/, and the newest 1 failed verification: "
                            rf"{re.escape(name)}: ",
