@@ -57,7 +57,7 @@ if ! cmp -s requirements-test.txt "$VENV/.requirements-test.txt" || ! cmp -s req
   cp requirements-test.txt "$VENV/.requirements-test.txt"
   cp requirements.txt "$VENV/.requirements.txt"
 fi
-"$VENV/bin/ansible" --version | head -1
+"$VENV/bin/ansible" --version | sed -n 1p  # sed reads it all: head would close the pipe early (EPIPE under pipefail)
 
 say "Docker Compose v2 plugin"
 plugin=/usr/local/lib/docker/cli-plugins/docker-compose
