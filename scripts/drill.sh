@@ -92,8 +92,14 @@ new_server() {
       NET_BIND_SERVICE NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN SYS_BOOT SYS_CHROOT \
       SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME SYS_TTY_CONFIG WAKE_ALARM) \
     "$image" /lib/systemd/systemd >/dev/null
-  state=$(docker exec "$name" timeout 120 systemctl is-system-running --wait || true)
-  case $state in running|degraded) ;; *) echo "$name did not boot (systemd: $state)" >&2; exit 1 ;; esac
+  # Until systemd's bus answers, systemctl prints nothing: ask again (120 s at most).
+  local deadline=$((SECONDS + 120)) state=""
+  while [ $SECONDS -lt $deadline ]; do
+    state=$(docker exec "$name" timeout 120 systemctl is-system-running --wait 2>/dev/null || true)
+    [ -z "$state" ] || break
+    sleep 1
+  done
+  case $state in running|degraded) ;; *) echo "$name did not boot (systemd: ${state:-no answer})" >&2; exit 1 ;; esac
 }
 
 say "3. The old server: FleetPulse with data, a certificate, backups and a mirror offsite"
