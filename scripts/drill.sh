@@ -46,8 +46,8 @@ clean() {
   if [ -x "$VENV/bin/python" ]; then
     "$VENV/bin/python" tests/world/world.py down
   else
-    ids=$(docker ps -aq --filter "label=io.fleetpulse.test.ns=$NS")
-    [ -z "$ids" ] || docker rm -f -v $ids
+    mapfile -t ids < <(docker ps -aq --filter "label=io.fleetpulse.test.ns=$NS")
+    [ ${#ids[@]} -eq 0 ] || docker rm -f -v "${ids[@]}"
   fi
   rm -rf "$WORLD_DIR"
   echo "done"
@@ -81,16 +81,19 @@ step_done "world"
 # A server container shaped like the test hosts (molecule/resources/create.yml): systemd as
 # PID 1 and its own Docker engine.
 new_server() {
-  local name=$1 image=$2
+  local name=$1 image=$2 caps=()
+  for cap in AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE DAC_READ_SEARCH \
+      FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN \
+      NET_BIND_SERVICE NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN SYS_BOOT SYS_CHROOT \
+      SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME SYS_TTY_CONFIG WAKE_ALARM; do
+    caps+=(--cap-add "$cap")
+  done
   docker rm -f -v "$name" >/dev/null 2>&1 || true
   docker run -d --name "$name" --hostname "$3" --network "$NS-world" \
     --label "io.fleetpulse.test.ns=$NS" --label "io.fleetpulse.test.scenario=drill" --label "io.fleetpulse.test.host=$3" \
     --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:rw -v /var/lib/docker \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined --stop-signal SIGRTMIN+3 \
-    $(printf -- '--cap-add %s ' AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE DAC_READ_SEARCH \
-      FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN \
-      NET_BIND_SERVICE NET_BROADCAST NET_RAW SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN SYS_BOOT SYS_CHROOT \
-      SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME SYS_TTY_CONFIG WAKE_ALARM) \
+    "${caps[@]}" \
     "$image" /lib/systemd/systemd >/dev/null
   # Until systemd's bus answers, systemctl prints nothing: ask again (120 s at most).
   local deadline=$((SECONDS + 120)) state=""

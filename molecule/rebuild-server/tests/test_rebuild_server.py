@@ -70,7 +70,7 @@ def _https_get(path: str) -> tuple[int, bytes, dict]:
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _sep, body = data.partition(b"\r\n\r\n")
     status = int(head.split()[1])
     if b"transfer-encoding: chunked" in head.lower():
         body = _unchunk(body)
@@ -80,7 +80,7 @@ def _https_get(path: str) -> tuple[int, bytes, dict]:
 def _unchunk(body: bytes) -> bytes:
     out = b""
     while body:
-        size_line, _, rest = body.partition(b"\r\n")
+        size_line, _sep, rest = body.partition(b"\r\n")
         size = int(size_line.split(b";")[0], 16)
         if size == 0:
             break
@@ -144,7 +144,7 @@ def _rebuild(inventory: Path, *extra: str) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=600)
+    out = proc.communicate(timeout=600)[0]
     return proc.returncode, " ".join(out.split())  # the callback wraps long messages
 
 
@@ -312,6 +312,6 @@ def test_the_ssl_role_orders_a_certificate_by_http01_on_the_rebuilt_server():
         response = _https_get("/api/v1/health")
         return response if response[2]["serial"] == after[-1] else None
 
-    status, _, cert = _wait("nginx to serve the renewed certificate", renewed)
+    status, _body, cert = _wait("nginx to serve the renewed certificate", renewed)
     assert status == 200
     assert cert["serial"] != int(OLD["certificate"]["serial"], 16)
