@@ -72,11 +72,14 @@ run_pytest() {
 run_molecule() {
   local list=("${scenarios[@]}")
   if [ ${#list[@]} -eq 0 ]; then
-    # default first (the base server), then the rest in alphabetical order
-    [ -f molecule/default/molecule.yml ] && list+=(default)
+    # The longest first (so parallel runs end together), then the rest in alphabetical order.
+    local first=(rebuild-server pitr recover-database object-mirror) s
+    for s in "${first[@]}"; do
+      [ -f "molecule/$s/molecule.yml" ] && list+=("$s")
+    done
     for f in molecule/*/molecule.yml; do
       s=$(basename "$(dirname "$f")")
-      [ "$s" = default ] || list+=("$s")
+      [[ " ${first[*]} " == *" $s "* ]] || list+=("$s")
     done
   fi
   local jobs=${FP_MOLECULE_JOBS:-1}
