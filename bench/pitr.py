@@ -146,7 +146,7 @@ def main() -> int:  # noqa: PLR0915 - one measured sequence, easier to follow in
             with dump.open("wb") as out, subprocess.Popen(
                     ["docker", "exec", NAME, "pg_dump", "-U", USER, "-d", DB], stdout=subprocess.PIPE) as pg:
                 subprocess.run(["gzip", "-6"], stdin=pg.stdout, stdout=out, check=True)
-        t_dump, _ = base.timed(plan_dump)
+        t_dump, _result = base.timed(plan_dump)
         cpu_dump = base.timed.cpu  # type: ignore[attr-defined]
         sh("docker", "rm", "-f", NAME)
 

@@ -61,6 +61,7 @@ def switch_and_wait_archived(host, timeout: float = 90) -> str:
     def done() -> bool:
         wal = archived(host)[0]
         return len(wal) == 24 and wal >= segment  # not a .history or .partial file
+
     try:
         wait_until(f"segment {segment} archived", done, timeout)
     except AssertionError as exc:
@@ -116,8 +117,9 @@ def test_postgres_archives_with_pgbackrest_under_an_init(host):
 
 
 def test_a_quiet_database_ships_a_segment_within_archive_timeout(host):
-    before, _ = archived(host)
+    before = archived(host)[0]
     committed = float(sql(host, "INSERT INTO pitr_probe DEFAULT VALUES RETURNING extract(epoch FROM written_at)"))
+
     # No pg_switch_wal: archive_timeout (30 s) alone must close the segment.
     def shipped() -> tuple[str, float] | None:
         wal, at = archived(host)
@@ -146,7 +148,7 @@ def test_an_unreachable_store_does_not_stop_postgres_and_the_queue_stays_bounded
     samples, write_seconds = [], []
     try:
         # Fill the queue past its bound (4 segments) while the store hangs; every write must stay quick.
-        for _ in range(QUEUE_MAX_SEGMENTS + 3):
+        for _round in range(QUEUE_MAX_SEGMENTS + 3):
             started = time.monotonic()
             sql(host, "INSERT INTO pitr_probe DEFAULT VALUES; SELECT pg_switch_wal()")
             write_seconds.append(time.monotonic() - started)
