@@ -96,6 +96,13 @@ def q(name: str, sql: str, db: str = DB) -> str:
     return sh("docker", "exec", "-u", "postgres", name, "psql", "-U", USER, "-d", db, "-Atc", sql)
 
 
+def answers(name: str):
+    def probe() -> bool:
+        return subprocess.run(["docker", "exec", "-u", "postgres", name, "psql", "-U", USER, "-d", DB, "-Atc",
+                               "SELECT 1"], capture_output=True, check=False).returncode == 0
+    return probe
+
+
 def ready(name: str, bookings: int, db: str = DB):
     def probe() -> bool:
         res = subprocess.run(["docker", "exec", "-u", "postgres", name, "psql", "-U", USER, "-d", db, "-Atc",
@@ -124,7 +131,7 @@ def main() -> int:  # noqa: PLR0915 - one measured sequence, easier to follow in
     try:
         run_server(NAME, conf, image, network, volumes[0], "-c", "archive_mode=on", "-c",
                    f"archive_command=pgbackrest --stanza={STANZA} archive-push %p", "-c", "archive_timeout=30")
-        base.wait("postgres", lambda: q(NAME, "SELECT 1") == "1")
+        base.wait("postgres", answers(NAME))
         ip = sh("docker", "inspect", "--format", f'{{{{ (index .NetworkSettings.Networks "{network}").IPAddress }}}}',
                 NAME)
         sh("docker", "exec", "-u", "postgres", NAME, "pgbackrest", f"--stanza={STANZA}", "stanza-create")
@@ -168,7 +175,7 @@ def main() -> int:  # noqa: PLR0915 - one measured sequence, easier to follow in
         # The plan 3.1 procedure into an empty server.
         def plan_restore() -> None:
             run_server(TARGET, conf, image, network, volumes[1])
-            base.wait("empty server", lambda: q(TARGET, "SELECT 1") == "1")
+            base.wait("empty server", answers(TARGET))
             with subprocess.Popen(["gunzip", "-c", str(dump)], stdout=subprocess.PIPE) as gz:
                 subprocess.run(["docker", "exec", "-i", TARGET, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                 "-U", USER, "-d", DB], stdin=gz.stdout, capture_output=True, check=True)
