@@ -155,6 +155,7 @@ def main() -> int:  # noqa: PLR0915 - one measured sequence, easier to follow in
                 subprocess.run(["gzip", "-6"], stdin=pg.stdout, stdout=out, check=True)
         t_dump, _result = base.timed(plan_dump)
         cpu_dump = base.timed.cpu  # type: ignore[attr-defined]
+        print(f"backup {t_backup:.1f}s, dump {t_dump:.1f}s ({base.mib(dump.stat().st_size)})", file=sys.stderr)
         sh("docker", "rm", "-f", NAME)
 
         # PITR: restore into an empty volume, start, replay, promote, answer with every booking.
@@ -162,13 +163,14 @@ def main() -> int:  # noqa: PLR0915 - one measured sequence, easier to follow in
             sh("docker", "run", "--rm", "--network", network, *LABELS, "-v", f"{volumes[1]}:/var/lib/postgresql/data",
                "-v", f"{conf}:/etc/pgbackrest:ro", "--entrypoint", "/bin/sh", image, "-c",
                'chown postgres: "$PGDATA" && chmod 700 "$PGDATA" && exec setpriv --reuid=postgres --regid=postgres '
-               f'--init-groups pgbackrest --stanza={STANZA} --type=default --target-action=promote restore')
+               f'--init-groups pgbackrest --stanza={STANZA} --type=default restore')
             run_server(TARGET, conf, image, network, volumes[1])
             base.wait("PITR copy promoted with every booking", ready(TARGET, bookings), timeout=3600)
         base.NAME = TARGET
         t0 = time.monotonic()
         pitr()
         t_pitr = time.monotonic() - t0
+        print(f"PITR recovery {t_pitr:.1f}s", file=sys.stderr)
         sh("docker", "rm", "-f", "-v", TARGET)
         sh("docker", "volume", "rm", volumes[1])
 

@@ -81,13 +81,13 @@ def store(*action: str) -> None:
     subprocess.run(["docker", *action, STORE], check=True, capture_output=True)
 
 
-def recover(target: str) -> str:
+def recover(target: str, confirm: str = "local", expect_rc: int = 0) -> str:
     playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "recover.yml"
     res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook),
-                          "-e", json.dumps({"db_pitr_recover_target": target, "db_pitr_recover_confirm": "local"})],
+                          "-e", json.dumps({"db_pitr_recover_target": target, "db_pitr_recover_confirm": confirm})],
                          capture_output=True, text=True, timeout=1200, check=False)
     out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-4000:]
+    assert (res.returncode == 0) == (expect_rc == 0), out[-4000:]
     return " ".join(out.split())
 
 
@@ -180,6 +180,19 @@ def test_an_unreachable_store_does_not_stop_postgres_and_the_queue_stays_bounded
 
 
 # --------------------------------------------------------------------------- recovery to a time
+
+def test_bad_recovery_inputs_fail_before_any_change(host):
+    started = host.check_output("docker inspect --format '{{.State.StartedAt}}' postgres")
+    out = recover("2026-11-25 21:14:00+00", confirm="production", expect_rc=2)
+    assert "set db_pitr_recover_confirm=local to confirm" in out
+    out = recover("2000-01-01 00:00:00Z", expect_rc=2)
+    assert "is outside the recoverable range" in out
+    out = recover("latest", expect_rc=2)
+    assert "PostgreSQL (postgres) is running" in out
+    assert host.check_output("docker inspect --format '{{.State.StartedAt}}' postgres") == started
+    assert host.run("docker volume inspect carrental_postgres-data-pitr").rc != 0  # nothing restored aside
+
+
 
 def test_recovery_to_just_before_a_mass_delete_brings_the_rows_back(host):
     bookings = int(sql(host, 'SELECT count(*) FROM "Booking"'))
