@@ -19,7 +19,10 @@ STORE = f"{NS}-s3-tls"  # the world's container of the offsite store (controller
 METRICS = "/var/lib/node_exporter/textfile_collector/fleetpulse_wal_archive.prom"
 CONF = "/etc/fleetpulse/pgbackrest/pgbackrest.conf"
 QUEUE_MAX_SEGMENTS = 4  # db_pitr_archive_push_queue_max 64MB / 16 MB segments (molecule.yml)
-RESULTS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pitr-results.json"
+# Measured numbers (RPO, outage) for docs/performance.md: in the world's state directory, which
+# outlives the scenario's ephemeral one.
+RESULTS = Path(os.environ.get("FP_WORLD_DIR") or Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".world" / NS) / \
+    "pitr-results.json"
 
 
 def wait_until(what: str, probe, timeout: float = 120, interval: float = 1.0):
