@@ -196,7 +196,6 @@ def test_bad_recovery_inputs_fail_before_any_change(host):
     assert host.run("docker volume inspect carrental_postgres-data-pitr").rc != 0  # nothing restored aside
 
 
-
 def test_recovery_to_just_before_a_mass_delete_brings_the_rows_back(host):
     bookings = int(sql(host, 'SELECT count(*) FROM "Booking"'))
     assert bookings > 0
