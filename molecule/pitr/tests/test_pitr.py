@@ -206,7 +206,7 @@ def test_recovery_to_just_before_a_mass_delete_brings_the_rows_back(host):
     assert sql(host, 'SELECT count(*) FROM "Booking"') == "0"
     switch_and_wait_archived(host)
     out = recover(target)
-    assert "Recovered copy verified" in out
+    assert "Recovered copy verified: Tenant=" in out and f"Booking={bookings}" in out
     assert sql(host, 'SELECT count(*) FROM "Booking"') == str(bookings)
     assert sql(host, "SELECT pg_is_in_recovery()") == "f"
     assert int(sql(host, "SELECT timeline_id FROM pg_control_checkpoint()")) >= 2
