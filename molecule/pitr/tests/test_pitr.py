@@ -87,7 +87,8 @@ def store(*action: str) -> None:
 def recover(target: str, confirm: str = "local", expect_rc: int = 0) -> str:
     playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "recover.yml"
     res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook),
-                          "-e", json.dumps({"db_pitr_recover_target": target, "db_pitr_recover_confirm": confirm})],
+                          "-e", json.dumps({"db_pitr_recover_target": target, "db_restore_confirm": confirm,
+                                      "recover_database_method": "pitr"})],
                          capture_output=True, text=True, timeout=1200, check=False)
     out = res.stdout + res.stderr
     assert (res.returncode == 0) == (expect_rc == 0), out[-4000:]
@@ -144,6 +145,20 @@ def test_the_lag_metric_follows_the_contract(host):
 
 # --------------------------------------------------------------------------- store unreachable
 
+def test_a_redeploy_through_app_stack_keeps_archiving(host):
+    """app_stack names the override (fleetpulse_compose_extra_files): a recreated postgres keeps archiving."""
+    before = host.check_output("docker inspect -f '{{.Id}}' postgres")
+    playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "redeploy.yml"
+    res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    assert host.check_output("docker inspect -f '{{.Id}}' postgres") != before  # really recreated
+    mounts = json.loads(host.check_output("docker inspect -f '{{json .Mounts}}' postgres"))
+    assert any(m["Destination"].startswith("/etc/pgbackrest") for m in mounts), mounts
+    wait_until("postgres answers", lambda: host.run("docker exec -u postgres postgres pg_isready -q").rc == 0, 120)
+    switch_and_wait_archived(host)
+
+
 def test_an_unreachable_store_does_not_stop_postgres_and_the_queue_stays_bounded(host):
     switch_and_wait_archived(host)
     failures_before = metrics(host)["failures_total"]
@@ -187,7 +202,7 @@ def test_an_unreachable_store_does_not_stop_postgres_and_the_queue_stays_bounded
 def test_bad_recovery_inputs_fail_before_any_change(host):
     started = host.check_output("docker inspect --format '{{.State.StartedAt}}' postgres")
     out = recover("2026-11-25 21:14:00+00", confirm="production", expect_rc=2)
-    assert "set db_pitr_recover_confirm=local to confirm" in out
+    assert "Confirm with -e db_restore_confirm=local" in out
     out = recover("2000-01-01 00:00:00Z", expect_rc=2)
     assert "is outside the recoverable range" in out
     out = recover("latest", expect_rc=2)
