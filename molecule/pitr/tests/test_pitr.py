@@ -88,7 +88,7 @@ def recover(target: str, confirm: str = "local", expect_rc: int = 0) -> str:
     playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "recover.yml"
     res = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook),
                           "-e", json.dumps({"db_pitr_recover_target": target, "db_restore_confirm": confirm,
-                                      "recover_database_method": "pitr"})],
+                                            "recover_database_method": "pitr"})],
                          capture_output=True, text=True, timeout=1200, check=False)
     out = res.stdout + res.stderr
     assert (res.returncode == 0) == (expect_rc == 0), out[-4000:]
