@@ -176,7 +176,9 @@ def test_fail2ban_bans_repeated_failed_logins(host, host_ip, world):
             attempts += 1
         wait_for(f"{attacker} banned by the sshd jail", banned, timeout=30)
         assert attempts > 1  # one failed login is not enough (maxretry)
-        assert attacker in host.check_output("nft list table inet f2b-table")
+        # fail2ban records the ban before its nftables action has run: wait for the firewall too.
+        wait_for(f"{attacker} in fail2ban's nftables table",
+                 lambda: attacker in host.check_output("nft list table inet f2b-table"), timeout=30)
         assert not can_connect(host_ip, 22)
     finally:
         host.run(f"fail2ban-client set sshd unbanip {attacker}")
