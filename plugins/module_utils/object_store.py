@@ -19,28 +19,19 @@ import base64
 import hashlib
 import tempfile
 import threading
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-try:
-    import boto3  # type: ignore[import-not-found]
-    from boto3.s3.transfer import TransferConfig  # type: ignore[import-not-found]
-    from botocore.config import Config  # type: ignore[import-not-found]
-    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-not-found]
-
-    HAS_BOTO3 = True
-    BOTO3_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the host
-    HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = traceback.format_exc()
-
-    class ClientError(Exception):  # type: ignore[no-redef]
-        """Stand-in so ``except`` clauses stay valid without botocore."""
-
-    class BotoCoreError(Exception):  # type: ignore[no-redef]
-        """Stand-in so ``except`` clauses stay valid without botocore."""
-
+# boto3 is optional on managed hosts; HAS_BOTO3 and BOTO3_IMPORT_ERROR are re-exported for the modules.
+from ansible_collections.fleetpulse.dr.plugins.module_utils.s3deps import (  # noqa: F401
+    BOTO3_IMPORT_ERROR,
+    HAS_BOTO3,
+    BotoCoreError,
+    ClientError,
+    Config,
+    TransferConfig,
+    boto3,
+)
 
 CHUNK = 1024 * 1024
 SPOOL_MEMORY = 2 * 1024 * 1024
