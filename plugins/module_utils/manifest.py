@@ -15,8 +15,9 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from typing import Any
+
+from ansible_collections.fleetpulse.dr.plugins.module_utils import atomicfile
 
 SCHEMA_VERSION = 1
 KIND = "fleetpulse.dr/pg-backup-manifest"
@@ -217,19 +218,7 @@ def write(path: str, data: dict[str, Any], mode: int = 0o640) -> None:
     errors = validate(data)
     if errors:
         raise ManifestError("refusing to write an invalid manifest: " + "; ".join(errors))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(data))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomicfile.write_text(path, dumps(data), mode, prefix=".manifest-", suffix=".tmp")
 
 
 def sha256_file(path: str) -> str:

@@ -11,9 +11,9 @@ only (it runs on the managed host).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
+
+from ansible_collections.fleetpulse.dr.plugins.module_utils import atomicfile
 
 
 def escape_label(value: str) -> str:
@@ -62,16 +62,4 @@ def render(metrics: list[Metric]) -> str:
 
 def write(path: str, metrics: list[Metric], mode: int = 0o644) -> None:
     """Write the metrics file atomically (hidden temp file in the same directory, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".prom.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(metrics))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomicfile.write_text(path, render(metrics), mode, prefix=".", suffix=".prom.tmp")
