@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: the plan's own database recovery (3.1) against playbooks/recover-database.yml.
 
-    FP_TEST_NS=bench python bench/recover_database.py [--bookings-per-tenant 150000] [--keep] [--reuse]
+    FP_TEST_NS=bench python bench/recover_database.py [--bookings-per-tenant 150000] [--rounds 3]
+        [--variant "j1:db_restore_jobs=1"] [--keep] [--reuse]
 
 Stands the FleetPulse replica up on a test host (`molecule create`, `prepare` and
 `converge -s recover-database`: the same host, stack and backup program as the Molecule
@@ -20,7 +21,12 @@ needs about 4x the database size), takes two backups of it with the backup progr
   summary), restoring the custom backup (the nightly format) and, with --also-plain, the
   .sql.gz one.
 
-Both restores are fingerprinted afterwards (`fleetpulse-replica checksum`): they must hold
+With --rounds N the procedures alternate N times on the same data and the medians are
+reported; each --variant NAME:VAR=VALUE[;VAR=VALUE] adds a run of recover-database.yml with
+those extra variables in every round (the role's defaults always run, as "default").
+
+Each timed procedure starts after a CHECKPOINT and a sync, so that none pays for the
+writeback of the one before. Both restores are fingerprinted afterwards (`fleetpulse-replica checksum`): they must hold
 the same rows. Prints the timings as a Markdown table for docs/performance.md and destroys
 the test host (unless --keep).
 """
@@ -110,8 +116,15 @@ def backup(fmt: str) -> dict:
     return result
 
 
+def settle() -> None:
+    """Start each timed procedure from the same state: the previous one's dirty pages written out."""
+    sql("CHECKPOINT", "postgres")
+    on_host("sync")
+
+
 def plan_procedure(backup_path: str) -> dict[str, float]:
     """dr-plan.md 3.1, steps 1 and 3-8, as written (psql without ON_ERROR_STOP, as the plan has it)."""
+    settle()
     steps: dict[str, float] = {}
     t0 = time.monotonic()
     steps["1 stop api web"] = timed_on_host(f"{COMPOSE} stop api web")
@@ -139,9 +152,12 @@ DURATIONS = re.compile(
     r"migrations ([\d.]+) s, start and health ([\d.]+) s; application down ([\d.]+) s; total ([\d.]+) s")
 
 
-def ours(inv: Path, backup_name: str) -> dict[str, float]:
+def ours(inv: Path, backup_name: str, extra: dict[str, object] | None = None) -> dict[str, float]:
     cmd = ["ansible-playbook", "-i", str(inv), str(REPO / "molecule" / SCENARIO / "converge.yml"),
            "-e", "db_restore_source=local", "-e", f"db_restore_backup={backup_name}", "-e", "db_restore_force=true"]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    settle()
     t0 = time.monotonic()
     out = sh(cmd)
     wall = time.monotonic() - t0
@@ -156,6 +172,11 @@ def ours(inv: Path, backup_name: str) -> dict[str, float]:
     result["playbook wall"] = wall
     log(f"  recover-database.yml: {wall:.1f} s ({found['client']}, {found['depth']} verification)")
     return result
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key median of several runs (the middle value; the lower middle for an even count)."""
+    return {key: sorted(run[key] for run in runs)[(len(runs) - 1) // 2] for key in runs[0]}
 
 
 def fingerprint() -> dict:
@@ -176,9 +197,22 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
     parser.add_argument("--customers-per-tenant", type=int, default=30000)
     parser.add_argument("--bookings-per-tenant", type=int, default=150000)
     parser.add_argument("--also-plain", action="store_true", help="also time recover-database.yml on the .sql.gz")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the procedures N times; report medians")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:VAR=VALUE[;VAR=VALUE]",
+                        help="also time recover-database.yml with these extra variables")
     parser.add_argument("--reuse", action="store_true", help="use the test host already there")
     parser.add_argument("--keep", action="store_true", help="leave the test host running")
     args = parser.parse_args()
+    variants: dict[str, dict[str, object]] = {"default": {}}
+    for spec in args.variant:  # NAME:VAR=VALUE;VAR=VALUE, each VALUE JSON or a plain string
+        name, _, assignments = spec.partition(":")
+        variants[name] = {}
+        for item in filter(None, assignments.split(";")):
+            key, _, value = item.partition("=")
+            try:
+                variants[name][key] = json.loads(value)
+            except ValueError:
+                variants[name][key] = value
 
     if not (args.reuse and host_exists()):
         for step in ("create", "prepare", "converge"):
@@ -192,25 +226,34 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
             plain, custom = backup("plain.gz"), backup("custom")
             before = fingerprint()
 
-            log("the plan's procedure (3.1)")
-            plan = plan_procedure(plain["path"])
-            log(f"  plan: bare {plan['bare (3 + 4)']:.1f} s, total {plan['total']:.1f} s")
-            assert fingerprint() == before, "the plan's restore does not hold the backed-up rows"
-
-            log("recover-database.yml on the custom backup")
-            mine = ours(inv, custom["file"])
-            assert fingerprint() == before, "recover-database.yml does not hold the backed-up rows"
-            purge_kept()
-            mine_plain = None
-            if args.also_plain:
-                log("recover-database.yml on the .sql.gz backup")
-                mine_plain = ours(inv, plain["file"])
-                assert fingerprint() == before
-                purge_kept()
+            plans: list[dict[str, float]] = []
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+            plain_runs: list[dict[str, float]] = []
+            for round_no in range(1, args.rounds + 1):
+                log(f"round {round_no}/{args.rounds}: the plan's procedure (3.1)")
+                plans.append(plan_procedure(plain["path"]))
+                log(f"  plan: bare {plans[-1]['bare (3 + 4)']:.1f} s, total {plans[-1]['total']:.1f} s")
+                assert fingerprint() == before, "the plan's restore does not hold the backed-up rows"
+                for name, extra in variants.items():
+                    log(f"round {round_no}/{args.rounds}: recover-database.yml on the custom backup ({name})")
+                    runs[name].append(ours(inv, custom["file"], extra))
+                    assert fingerprint() == before, "recover-database.yml does not hold the backed-up rows"
+                    purge_kept()
+                if args.also_plain:
+                    log(f"round {round_no}/{args.rounds}: recover-database.yml on the .sql.gz backup")
+                    plain_runs.append(ours(inv, plain["file"]))
+                    assert fingerprint() == before
+                    purge_kept()
+            plan = median_of(plans)
+            mine = median_of(runs["default"])
+            mine_plain = median_of(plain_runs) if plain_runs else None
 
         report = {"database_bytes": data["database_bytes"], "rows": data["rows"],
                   "plain_backup_bytes": plain["size"], "custom_backup_bytes": custom["size"],
+                  "rounds": args.rounds, "load_average": os.getloadavg(),
                   "plan": plan, "ours_custom": mine, "ours_plain": mine_plain,
+                  "variants": {name: median_of(r) for name, r in runs.items()},
+                  "all_runs": {"plan": plans, **runs, "plain": plain_runs},
                   "ratio_vs_bare": mine["playbook wall"] / plan["bare (3 + 4)"],
                   "ratio_vs_plan_total": mine["playbook wall"] / plan["total"]}
         print(json.dumps(report, indent=2))
@@ -235,6 +278,10 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
         print()
         print(f"ratio recover-database.yml / plan bare (drop, create, gunzip | psql): {report['ratio_vs_bare']:.2f}")
         print(f"ratio recover-database.yml / plan procedure (steps 1-8): {report['ratio_vs_plan_total']:.2f}")
+        for name, result in report["variants"].items():
+            print(f"variant {name} ({variants[name] or 'role defaults'}): restore {result['restore']:.1f} s, "
+                  f"playbook {result['playbook wall']:.1f} s, ratio to bare "
+                  f"{result['playbook wall'] / plan['bare (3 + 4)']:.2f}")
     finally:
         if not args.keep:
             log("destroying the test host")
