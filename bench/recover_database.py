@@ -205,10 +205,10 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
     args = parser.parse_args()
     variants: dict[str, dict[str, object]] = {"default": {}}
     for spec in args.variant:  # NAME:VAR=VALUE;VAR=VALUE, each VALUE JSON or a plain string
-        name, _, assignments = spec.partition(":")
+        name, _sep, assignments = spec.partition(":")
         variants[name] = {}
         for item in filter(None, assignments.split(";")):
-            key, _, value = item.partition("=")
+            key, _sep, value = item.partition("=")
             try:
                 variants[name][key] = json.loads(value)
             except ValueError:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 # boto3 is optional on managed hosts; HAS_BOTO3 and BOTO3_IMPORT_ERROR are re-exported for the modules.
-from ansible_collections.fleetpulse.dr.plugins.module_utils.s3deps import (  # noqa: F401
+from ansible_collections.fleetpulse.dr.plugins.module_utils.s3deps import (  # noqa: F401  pylint: disable=unused-import
     BOTO3_IMPORT_ERROR,
     HAS_BOTO3,
     BotoCoreError,
