@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,11 @@ def wait_until(what: str, probe, timeout: float = 120, interval: float = 1.0):
 def sql(host, query: str) -> str:
     return host.check_output("docker exec -u postgres postgres psql -qAtX -v ON_ERROR_STOP=1 -U fleetpulse "
                              f"-d fleetpulse -c {shlex.quote(query)}")
+
+
+def state_of_the_server(host) -> str:
+    return host.check_output("docker inspect --format '{{.Name}} {{.State.StartedAt}}' $(docker ps -aq) | sort; "
+                             f"cat {STATE}; ls /etc/fleetpulse/pgbackrest")
 
 
 def pgbackrest_info(host) -> dict:
@@ -129,3 +135,22 @@ def test_the_whole_stack_is_healthy(host):
         assert service.get("Health", "") in ("", "healthy"), (name, service.get("Health"))
     health = json.loads(host.check_output("docker exec api curl -fsS http://localhost:3000/api/v1/health"))
     assert health["status"] == "ok", health
+
+
+def test_the_preflight_refuses_pitr_without_its_settings_before_the_server_is_contacted(host):
+    before = state_of_the_server(host)
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="false")
+    run = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(REPO / "playbooks" / "rebuild-server.yml"),
+         "-e", "rebuild_server_confirm=local", "-e", "rebuild_server_db_method=pitr",
+         "-e", "db_pitr_s3_endpoint=http://s3-tls.fleetpulse.test:8443", "-e", "db_pitr_s3_access_key=",
+         "-e", '{"fleetpulse_compose_extra_files": []}'],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+    out = " ".join(run.stdout.split())
+    assert run.returncode == 2, out[-3000:]
+    assert "PREFLIGHT FAILED: 3 problem(s)" in out, out[-3000:]
+    assert "pgBackRest speaks only HTTPS to S3" in out
+    assert "set db_pitr_s3_access_key and db_pitr_s3_secret_key" in out
+    assert "does not name docker-compose.pitr.yml: add `fleetpulse_compose_extra_files: [docker-compose.pitr.yml]`" in out
+    assert "Connect | Try the inventory's user" not in out
+    assert state_of_the_server(host) == before
