@@ -141,7 +141,8 @@ def test_the_preflight_refuses_pitr_without_its_settings_before_the_server_is_co
     before = state_of_the_server(host)
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="false")
     run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(REPO / "playbooks" / "rebuild-server.yml"),
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         str(REPO / "playbooks" / "rebuild-server.yml"),
          "-e", "rebuild_server_confirm=local", "-e", "rebuild_server_db_method=pitr",
          "-e", "db_pitr_s3_endpoint=http://s3-tls.fleetpulse.test:8443", "-e", "db_pitr_s3_access_key=",
          "-e", '{"fleetpulse_compose_extra_files": []}'],
@@ -151,6 +152,7 @@ def test_the_preflight_refuses_pitr_without_its_settings_before_the_server_is_co
     assert "PREFLIGHT FAILED: 3 problem(s)" in out, out[-3000:]
     assert "pgBackRest speaks only HTTPS to S3" in out
     assert "set db_pitr_s3_access_key and db_pitr_s3_secret_key" in out
-    assert "does not name docker-compose.pitr.yml: add `fleetpulse_compose_extra_files: [docker-compose.pitr.yml]`" in out
+    assert ("does not name docker-compose.pitr.yml: add `fleetpulse_compose_extra_files: [docker-compose.pitr.yml]`"
+            in out)
     assert "Connect | Try the inventory's user" not in out
     assert state_of_the_server(host) == before
