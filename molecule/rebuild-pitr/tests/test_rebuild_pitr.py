@@ -146,8 +146,8 @@ def test_the_preflight_refuses_pitr_without_its_settings_before_the_server_is_co
          "-e", "rebuild_server_confirm=local", "-e", "rebuild_server_db_method=pitr",
          "-e", "db_pitr_s3_endpoint=http://s3-tls.fleetpulse.test:8443", "-e", "db_pitr_s3_access_key=",
          "-e", '{"fleetpulse_compose_extra_files": []}'],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
-    out = " ".join(run.stdout.split())
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO, timeout=600, check=False)
+    out = " ".join(run.stdout.split())  # the callback wraps long messages
     assert run.returncode == 2, out[-3000:]
     assert "PREFLIGHT FAILED: 3 problem(s)" in out, out[-3000:]
     assert "pgBackRest speaks only HTTPS to S3" in out
