@@ -89,16 +89,24 @@ run_molecule() {
     done
     return
   fi
-  local logdir s
-  logdir=$(mktemp -d /tmp/fp-molecule.XXXXXX)
+  # Scenarios that share world state (the test BIND's record, Pebble's orders, the old
+  # server's record under .world/<ns>/rebuild) run one after the other in one job, first.
+  local together="rebuild-server rebuild-pitr" chain="" batches=() logdir s batch
   for s in "${list[@]}"; do
+    if [[ " $together " == *" $s "* ]]; then chain+="${chain:+ }$s"; else batches+=("$s"); fi
+  done
+  [ -n "$chain" ] && batches=("$chain" "${batches[@]}")
+  logdir=$(mktemp -d /tmp/fp-molecule.XXXXXX)
+  for batch in "${batches[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
     (
-      t0=$(date +%s)
-      molecule test -s "$s" >"$logdir/$s.log" 2>&1
-      echo "$? $(( $(date +%s) - t0 ))" >"$logdir/$s.result"
+      for s in $batch; do
+        t0=$(date +%s)
+        molecule test -s "$s" >"$logdir/$s.log" 2>&1
+        echo "$? $(( $(date +%s) - t0 ))" >"$logdir/$s.result"
+      done
     ) &
-    printf '\n==== molecule %s started (log %s)\n' "$s" "$logdir/$s.log"
+    printf '\n==== molecule %s started (logs %s/<scenario>.log)\n' "${batch// / then }" "$logdir"
   done
   wait
   for s in "${list[@]}"; do
