@@ -147,6 +147,70 @@ def plan_procedure(backup_path: str) -> dict[str, float]:
     return steps
 
 
+# Rows per table and per tenant, in the manifest's shape (what db_record_counts compares).
+FLOOR_COUNTS = """
+SELECT json_build_object(
+  'tables', json_build_object('public.Booking', (SELECT count(*) FROM "Booking"),
+    'public.Customer', (SELECT count(*) FROM "Customer"), 'public.Tenant', (SELECT count(*) FROM "Tenant"),
+    'public.Vehicle', (SELECT count(*) FROM "Vehicle")),
+  'tenants', json_build_object(
+    'public.Booking', (SELECT json_object_agg("tenantId", n)
+                      FROM (SELECT "tenantId", count(*) AS n FROM "Booking" GROUP BY 1) c),
+    'public.Customer', (SELECT json_object_agg("tenantId", n)
+                      FROM (SELECT "tenantId", count(*) AS n FROM "Customer" GROUP BY 1) c),
+    'public.Vehicle', (SELECT json_object_agg("tenantId", n)
+                      FROM (SELECT "tenantId", count(*) AS n FROM "Vehicle" GROUP BY 1) c)))
+"""
+
+
+def floor_procedure(backup: dict) -> dict[str, float]:
+    """recover-database.yml's own steps as bare commands, without Ansible: the least any orchestration costs.
+
+    Verification (sha256 against the manifest), stop, side database and `pg_restore -j 2` in
+    the throwaway client container (as the role runs it), rows per table and per tenant
+    against the manifest, swap by renames in one transaction, migrations, start, health (the
+    URL, then Docker's healthy verdict for api and web, as the role waits for both), spot-check.
+    """
+    settle()
+    path, name = backup["path"], backup["file"]
+    manifest = json.loads(on_host(f"cat {path}.manifest.json"))
+    side, aside = "fleetpulse_floor_side", "fleetpulse_floor_aside"
+    steps: dict[str, float] = {}
+    t0 = time.monotonic()
+    steps["verify (sha256)"] = timed_on_host(f"test \"$(sha256sum {path} | cut -d' ' -f1)\" = {manifest['sha256']}")
+    steps["stop api web"] = timed_on_host(f"{COMPOSE} stop api web")
+    steps["side database + pg_restore -j 2"] = timed_on_host(
+        f"{PSQL} -d postgres -c 'CREATE DATABASE {side} TEMPLATE template0' && {COMPOSE} run --rm --no-deps -T "
+        f"--volume {os.path.dirname(path)}:/r:ro --entrypoint sh postgres -c 'PGPASSWORD=$POSTGRES_PASSWORD exec "
+        f"pg_restore --exit-on-error --no-owner --no-acl -j 2 -h postgres -U fleetpulse -d {side} /r/{name}'")
+    t1 = time.monotonic()
+    counts = json.loads(sql(FLOOR_COUNTS, side))
+    steps["row check (tables, tenants)"] = time.monotonic() - t1
+    for table, count in counts["tables"].items():
+        assert manifest["row_counts"][table] == count, f"floor: {table} has {count} rows"
+    for table, per_tenant in counts["tenants"].items():
+        assert manifest["tenant_row_counts"][table] == per_tenant, f"floor: {table} per tenant differs"
+    steps["swap"] = timed_on_host(
+        f"{PSQL} -d postgres <<'SQL'\nSELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN "
+        f"('fleetpulse', '{side}') AND pid <> pg_backend_pid();\nBEGIN;\nALTER DATABASE fleetpulse RENAME TO {aside};\n"
+        f"ALTER DATABASE {side} RENAME TO fleetpulse;\nCOMMIT;\nSQL")
+    steps["migrations"] = timed_on_host(f"{COMPOSE} run --rm -T api npx prisma migrate deploy")
+    steps["up -d api web"] = timed_on_host(f"{COMPOSE} up -d api web")
+    steps["health URL"] = timed_on_host(
+        "for i in $(seq 1 600); do curl -sf http://localhost:3000/api/v1/health >/dev/null && exit 0; sleep 0.2; "
+        "done; exit 1")
+    steps["then Docker healthy"] = timed_on_host(
+        "for i in $(seq 1 600); do [ \"$(docker inspect -f '{{.State.Health.Status}}' api web | sort -u)\" = healthy ] "
+        "&& exit 0; sleep 0.2; done; exit 1")
+    steps["spot-check"] = timed_on_host(
+        PSQL + " -d fleetpulse -c 'SELECT count(*) FROM \"Tenant\"; SELECT count(*) FROM \"Booking\"; "  # noqa: S608 - constant SQL
+        "SELECT count(*) FROM \"Vehicle\"; SELECT count(*) FROM \"Customer\"' >/dev/null")
+    steps["total"] = time.monotonic() - t0
+    steps["total, health as the plan (URL only)"] = steps["total"] - steps["then Docker healthy"]
+    sql(f'DROP DATABASE "{aside}" WITH (FORCE)', "postgres")
+    return steps
+
+
 DURATIONS = re.compile(
     r"Durations: verify ([\d.]+) s \((\w+) check\), restore ([\d.]+) s \(([^)]*)\), row check ([\d.]+) s, swap and "
     r"migrations ([\d.]+) s, start and health ([\d.]+) s; application down ([\d.]+) s; total ([\d.]+) s")
@@ -190,7 +254,7 @@ def purge_kept() -> None:
         sql(f'DROP DATABASE "{name}" WITH (FORCE)', "postgres")
 
 
-def main() -> None:  # noqa: PLR0915 - one linear benchmark
+def main() -> None:  # noqa: PLR0912, PLR0915 - one linear benchmark
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--vehicles-per-tenant", type=int, default=2000)
@@ -227,6 +291,7 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
             before = fingerprint()
 
             plans: list[dict[str, float]] = []
+            floors: list[dict[str, float]] = []
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             plain_runs: list[dict[str, float]] = []
             for round_no in range(1, args.rounds + 1):
@@ -234,6 +299,10 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
                 plans.append(plan_procedure(plain["path"]))
                 log(f"  plan: bare {plans[-1]['bare (3 + 4)']:.1f} s, total {plans[-1]['total']:.1f} s")
                 assert fingerprint() == before, "the plan's restore does not hold the backed-up rows"
+                log(f"round {round_no}/{args.rounds}: our steps as bare commands (the floor)")
+                floors.append(floor_procedure(custom))
+                log(f"  floor: total {floors[-1]['total']:.1f} s")
+                assert fingerprint() == before, "the floor's restore does not hold the backed-up rows"
                 for name, extra in variants.items():
                     log(f"round {round_no}/{args.rounds}: recover-database.yml on the custom backup ({name})")
                     runs[name].append(ours(inv, custom["file"], extra))
@@ -245,17 +314,19 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
                     assert fingerprint() == before
                     purge_kept()
             plan = median_of(plans)
+            floor = median_of(floors)
             mine = median_of(runs["default"])
             mine_plain = median_of(plain_runs) if plain_runs else None
 
         report = {"database_bytes": data["database_bytes"], "rows": data["rows"],
                   "plain_backup_bytes": plain["size"], "custom_backup_bytes": custom["size"],
                   "rounds": args.rounds, "load_average": os.getloadavg(),
-                  "plan": plan, "ours_custom": mine, "ours_plain": mine_plain,
+                  "plan": plan, "floor": floor, "ours_custom": mine, "ours_plain": mine_plain,
                   "variants": {name: median_of(r) for name, r in runs.items()},
-                  "all_runs": {"plan": plans, **runs, "plain": plain_runs},
+                  "all_runs": {"plan": plans, "floor": floors, **runs, "plain": plain_runs},
                   "ratio_vs_bare": mine["playbook wall"] / plan["bare (3 + 4)"],
-                  "ratio_vs_plan_total": mine["playbook wall"] / plan["total"]}
+                  "ratio_vs_plan_total": mine["playbook wall"] / plan["total"],
+                  "ratio_floor_vs_bare": floor["total"] / plan["bare (3 + 4)"]}
         print(json.dumps(report, indent=2))
         print()
         print(f"database {data['database_bytes'] / 1e9:.2f} GB; backups: plain.gz {plain['size'] / 1e6:.0f} MB, "
@@ -278,6 +349,14 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark
         print()
         print(f"ratio recover-database.yml / plan bare (drop, create, gunzip | psql): {report['ratio_vs_bare']:.2f}")
         print(f"ratio recover-database.yml / plan procedure (steps 1-8): {report['ratio_vs_plan_total']:.2f}")
+        print()
+        print("Our steps as bare commands (no Ansible), medians:")
+        print("| step | s |")
+        print("| ---- | -: |")
+        for name, value in floor.items():
+            print(f"| {name} | {value:.1f} |")
+        print(f"ratio floor / plan bare: {report['ratio_floor_vs_bare']:.2f}; with the plan's health check (URL only): "
+              f"{floor['total, health as the plan (URL only)'] / plan['bare (3 + 4)']:.2f}")
         for name, result in report["variants"].items():
             print(f"variant {name} ({variants[name] or 'role defaults'}): restore {result['restore']:.1f} s, "
                   f"playbook {result['playbook wall']:.1f} s, ratio to bare "
