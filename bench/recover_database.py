@@ -16,6 +16,9 @@ needs about 4x the database size), takes two backups of it with the backup progr
   pg_terminate_backend, dropdb, createdb, `gunzip -c backup | docker exec -i postgres psql`,
   `docker compose run --rm api npx prisma migrate deploy`, `up -d api web`, poll the health
   URL, the spot-check query. "bare" is drop + create + gunzip | psql alone;
+* our own steps as bare shell commands, without Ansible (the floor: verification, stop, side
+  database and pg_restore -j 2, rows against the manifest, swap, migrations, start, health URL
+  and Docker's healthy verdict, spot-check), i.e. what any orchestration of them costs at least;
 * playbooks/recover-database.yml with every check (verification, side database, rows per
   table and tenant against the manifest, swap, migrations, start, health, spot-check,
   summary), restoring the custom backup (the nightly format) and, with --also-plain, the
