@@ -56,6 +56,19 @@ ENV = {**os.environ, "FP_TEST_NS": NS, "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".
        "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_PIPELINING": "true", "ANSIBLE_FORCE_COLOR": "false",
        "MOLECULE_PROJECT_DIRECTORY": str(REPO)}
 
+# Steps the plan's procedure and the floor share (dr-plan.md 3.1 steps 5, 6 and 8).
+MIGRATE = f"{COMPOSE} run --rm -T api npx prisma migrate deploy"
+UP = f"{COMPOSE} up -d api web"
+SPOT_CHECK = (
+    PSQL + " -d fleetpulse -c 'SELECT count(*) FROM \"Tenant\"; SELECT count(*) FROM \"Booking\"; "  # noqa: S608 - constant SQL
+    "SELECT count(*) FROM \"Vehicle\"; SELECT count(*) FROM \"Customer\"' >/dev/null")
+
+
+def health_url_poll(interval: float) -> str:
+    """Poll the api's health URL until it answers 200 (plan 3.1 step 7), every `interval` seconds."""
+    return (f"for i in $(seq 1 600); do curl -sf http://localhost:3000/api/v1/health >/dev/null && exit 0; "
+            f"sleep {interval}; done; exit 1")
+
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -137,14 +150,10 @@ def plan_procedure(backup_path: str) -> dict[str, float]:
         "docker exec postgres createdb -U fleetpulse fleetpulse")
     steps["4 gunzip -c | psql"] = timed_on_host(
         f"gunzip -c {backup_path} | docker exec -i postgres psql -q -U fleetpulse -d fleetpulse >/dev/null")
-    steps["5 prisma migrate deploy"] = timed_on_host(f"{COMPOSE} run --rm -T api npx prisma migrate deploy")
-    steps["6 up -d api web"] = timed_on_host(f"{COMPOSE} up -d api web")
-    steps["7 health"] = timed_on_host(
-        "for i in $(seq 1 600); do curl -sf http://localhost:3000/api/v1/health >/dev/null && exit 0; sleep 0.5; "
-        "done; exit 1")
-    steps["8 spot-check"] = timed_on_host(
-        PSQL + " -d fleetpulse -c 'SELECT count(*) FROM \"Tenant\"; SELECT count(*) FROM \"Booking\"; "  # noqa: S608 - constant SQL
-        "SELECT count(*) FROM \"Vehicle\"; SELECT count(*) FROM \"Customer\"' >/dev/null")
+    steps["5 prisma migrate deploy"] = timed_on_host(MIGRATE)
+    steps["6 up -d api web"] = timed_on_host(UP)
+    steps["7 health"] = timed_on_host(health_url_poll(0.5))
+    steps["8 spot-check"] = timed_on_host(SPOT_CHECK)
     steps["total"] = time.monotonic() - t0
     steps["bare (3 + 4)"] = steps["3 terminate, dropdb, createdb"] + steps["4 gunzip -c | psql"]
     return steps
@@ -197,17 +206,13 @@ def floor_procedure(backup: dict) -> dict[str, float]:
         f"{PSQL} -d postgres <<'SQL'\nSELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN "
         f"('fleetpulse', '{side}') AND pid <> pg_backend_pid();\nBEGIN;\nALTER DATABASE fleetpulse RENAME TO {aside};\n"
         f"ALTER DATABASE {side} RENAME TO fleetpulse;\nCOMMIT;\nSQL")
-    steps["migrations"] = timed_on_host(f"{COMPOSE} run --rm -T api npx prisma migrate deploy")
-    steps["up -d api web"] = timed_on_host(f"{COMPOSE} up -d api web")
-    steps["health URL"] = timed_on_host(
-        "for i in $(seq 1 600); do curl -sf http://localhost:3000/api/v1/health >/dev/null && exit 0; sleep 0.2; "
-        "done; exit 1")
+    steps["migrations"] = timed_on_host(MIGRATE)
+    steps["up -d api web"] = timed_on_host(UP)
+    steps["health URL"] = timed_on_host(health_url_poll(0.2))
     steps["then Docker healthy"] = timed_on_host(
         "for i in $(seq 1 600); do [ \"$(docker inspect -f '{{.State.Health.Status}}' api web | sort -u)\" = healthy ] "
         "&& exit 0; sleep 0.2; done; exit 1")
-    steps["spot-check"] = timed_on_host(
-        PSQL + " -d fleetpulse -c 'SELECT count(*) FROM \"Tenant\"; SELECT count(*) FROM \"Booking\"; "  # noqa: S608 - constant SQL
-        "SELECT count(*) FROM \"Vehicle\"; SELECT count(*) FROM \"Customer\"' >/dev/null")
+    steps["spot-check"] = timed_on_host(SPOT_CHECK)
     steps["total"] = time.monotonic() - t0
     steps["total, health as the plan (URL only)"] = steps["total"] - steps["then Docker healthy"]
     sql(f'DROP DATABASE "{aside}" WITH (FORCE)', "postgres")
