@@ -22,10 +22,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fp_polling
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -230,15 +230,5 @@ def backups(pg: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def wait_until(what: str, probe, timeout: float = 60.0, interval: float = 0.3):
-    """Poll ``probe`` until it returns a truthy value; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-            if value:
-                return value
-        except Exception as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what} not ready after {timeout:.0f}s (last error: {last})")
+    """Poll ``probe`` until it returns a truthy value (errors count as not yet); fail naming ``what``."""
+    return fp_polling.wait_until(what, probe, timeout, interval, tolerate=(Exception,))

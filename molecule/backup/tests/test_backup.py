@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import boto3
+import fp_polling
 import pytest
 
 PROGRAM = "/usr/local/sbin/fleetpulse-backup"
@@ -54,13 +55,7 @@ def offsite_keys() -> set[str]:
 
 
 def wait_until(what: str, probe, timeout: float = 120, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not true after {timeout:.0f}s")
+    return fp_polling.wait_until(what, probe, timeout, interval)
 
 
 def run(host, *args: str, config: str = CONFIG) -> tuple[int, dict, str]:

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+import fp_polling
 
 REPO = Path(__file__).resolve().parents[3]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
@@ -21,12 +20,7 @@ SSH_OPTS = ("-F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKn
 
 def wait_for(what: str, probe: Callable[[], bool], timeout: float = 30.0, interval: float = 0.5) -> None:
     """Poll ``probe`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(interval)
-    pytest.fail(f"{what}: not true after {timeout:.0f}s")
+    fp_polling.wait_until(what, probe, timeout, interval)
 
 
 def run_playbook(playbook: str, *args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess:

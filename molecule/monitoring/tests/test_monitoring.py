@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import fp_polling
 
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
@@ -29,14 +30,7 @@ def api(host, url: str):
 
 def poll(what: str, probe, timeout: float = 45.0):
     """probe() until it returns something true; fail naming `what` and the last value after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+    return fp_polling.wait_until(what, probe, timeout, 0.5)
 
 
 def active_alerts(host) -> list[dict]:

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import fp_polling
+
 NS = os.environ.get("FP_TEST_NS", "fp")
 STORE = f"{NS}-s3-tls"  # the world's container of the offsite store (controller's Docker)
 METRICS = "/var/lib/node_exporter/textfile_collector/fleetpulse_wal_archive.prom"
@@ -26,13 +28,7 @@ RESULTS = Path(os.environ.get("FP_WORLD_DIR") or Path(os.environ["MOLECULE_PROJE
 
 
 def wait_until(what: str, probe, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not true after {timeout:.0f}s")
+    return fp_polling.wait_until(what, probe, timeout, interval)
 
 
 def sql(host, query: str) -> str:

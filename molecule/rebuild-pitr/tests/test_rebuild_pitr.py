@@ -17,9 +17,10 @@ import json
 import os
 import shlex
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import fp_polling
 
 NS = os.environ.get("FP_TEST_NS", "fp")
 REPO = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
@@ -32,14 +33,7 @@ RPO_SECONDS = 60  # issue 12: the newest recovered row at most 60 s older than t
 
 
 def wait_until(what: str, probe, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not true after {timeout:.0f}s (last: {last!r})")
+    return fp_polling.wait_until(what, probe, timeout, interval)
 
 
 def sql(host, query: str) -> str:

@@ -23,12 +23,12 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
 import dns.resolver
+import fp_polling
 from botocore.config import Config
 
 NS = os.environ.get("FP_TEST_NS", "fp")
@@ -90,17 +90,7 @@ def _unchunk(body: bytes) -> bytes:
 
 
 def _wait(what: str, probe, timeout: float = DEADLINE, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return fp_polling.wait_until(what, probe, timeout, interval, tolerate=(OSError,))
 
 
 def _issued_serials() -> list[int]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import fp_polling
 import pytest
 
 BACKUPS = "/opt/fleetpulse/backups"
@@ -93,13 +93,7 @@ def _health() -> int:
 
 
 def _wait(what: str, probe, timeout: float = DEADLINE, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return fp_polling.wait_until(what, probe, timeout, interval)
 
 
 @pytest.fixture(scope="module")
