@@ -99,7 +99,15 @@ class CallbackModule(CallbackBase):
         action = getattr(task, "resolved_action", None) or task.action
         if action in PHASE_ACTIONS and isinstance(data.get("dr_phase"), dict):
             self._on_marker(data["dr_phase"], result.host.get_name(), task._uuid)
-        facts = data.get("ansible_facts") or {}
+        self._on_facts(data.get("ansible_facts") or {})
+        self._count("changed" if data.get("changed") else "ok")
+
+    def v2_runner_item_on_ok(self, result: Any) -> None:
+        # A looped task's own result carries no facts; each item's does (dr_backup_used in a
+        # loop over the buckets restored, say). The task is counted once, in v2_runner_on_ok.
+        self._on_facts(result.result.get("ansible_facts") or {})
+
+    def _on_facts(self, facts: dict[str, Any]) -> None:
         if isinstance(facts.get("notify_last_delivery"), dict):
             self._on_notification(facts["notify_last_delivery"])
         if isinstance(facts.get("notify_incident"), dict):
@@ -112,7 +120,6 @@ class CallbackModule(CallbackBase):
                 self._data_loss = float(facts["dr_timeline_data_loss_seconds"])
             except (TypeError, ValueError):
                 self._display.warning("dr_timeline: dr_timeline_data_loss_seconds is not a number; ignored")
-        self._count("changed" if data.get("changed") else "ok")
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
         if ignore_errors:

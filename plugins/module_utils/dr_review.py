@@ -155,13 +155,16 @@ def _data_loss(collected: dict[str, Any], rpo_hours: float | None,
         taken = _t(b.get("taken_at")) or _t(b.get("name"))
         if taken is not None and incident_start is not None:
             b["data_loss_seconds"] = max(0.0, round((incident_start - taken).total_seconds(), 3))
-            windows.append(b["data_loss_seconds"])
+            # The run's window is about data (the RPO's subject): a configuration backup's
+            # age is listed with it but does not widen the window.
+            if b.get("kind") != "config":
+                windows.append(b["data_loss_seconds"])
     rpo_s = float(rpo_hours * 3600) if rpo_hours else float(RPO_SECONDS)
     if collected.get("data_loss_seconds") is not None:
         loss: dict[str, Any] = {"seconds": float(collected["data_loss_seconds"]),
                                 "source": "dr_timeline_data_loss_seconds"}
     elif windows:
-        loss = {"seconds": max(windows), "source": "oldest backup used, to the start of the incident"}
+        loss = {"seconds": max(windows), "source": "oldest data backup used, to the start of the incident"}
     else:
         loss = {"seconds": None,
                 "source": "unknown (backup time unknown)" if backups else "unknown (no backup recorded)"}

@@ -15,8 +15,11 @@ description:
   - The C(fleetpulse.dr.dr_timeline) callback reads these facts from any task result and fills
     the post-incident review's "Backup used" and "Data loss" fields. Without an explicit
     O(data_loss_seconds), the data-loss window of each backup is computed as the time from the
-    backup to the start of the incident (the declaration, else the first phase), and checked
-    against the plan's RPO (24 h).
+    backup to the start of the incident (the declaration, else the first phase); the run's window,
+    the largest of the data backups (any O(kind) but C(config)), is checked against the plan's RPO
+    (24 h).
+  - In a loop, the callback records every item; the fact itself then holds the backups recorded
+    before the task and the last item.
   - Roles use this module because their own facts must carry the role prefix; playbooks may
     equally set the two facts with M(ansible.builtin.set_fact).
   - Changes nothing and needs no connection to the host.

@@ -66,9 +66,15 @@ def test_successful_run_writes_a_timeline_that_matches_the_phases(tmp_path, inve
         abs=0.002)
     rto = record["objectives"][0]
     assert (rto["name"], rto["target_seconds"], rto["met"]) == ("RTO 3.1 Database Corruption or Loss", 7200.0, True)
-    # the playbook restored a backup "taken" 3 h before the run
+    # the playbook restored a backup "taken" 3 h before the run, then recorded two more in a loop
     assert record["backups_used"][0]["name"].startswith("car_rental_backup_")
+    assert [(b["name"], b["kind"]) for b in record["backups_used"][1:]] == [
+        ("fleetpulse_config_20260206_020000.tar.gz.gpg", "config"), ("objects of bucket fleetpulse", "objects")]
+    assert record["backups_used"][2]["data_loss_seconds"] == pytest.approx(3600, abs=60)
+    # the run's window: the oldest DATA backup (3 h), not the months-old configuration backup
+    assert record["backups_used"][1]["data_loss_seconds"] > 30 * 86400
     assert record["data_loss"]["seconds"] == pytest.approx(3 * 3600, abs=60)
+    assert record["data_loss"]["source"] == "oldest data backup used, to the start of the incident"
     assert record["data_loss"]["met"] is True
 
     # The review draft: the plan's template, with the same timeline.
